@@ -1,0 +1,264 @@
+"""World model: static obstacles, moving obstacles, start and goal. Plain data, no PyBullet.
+
+A world is what the simulator builds, the benchmark scores against, and export-sdf writes.
+YAML form (sim/worlds/*.yaml):
+
+    name: two_boxes
+    size: [10.0, 10.0]            # arena, metres, centred on the origin, walled
+    obstacles:
+      - {type: box, center: [1.0, 0.5], size: [0.6, 1.2], yaw: 0.3, height: 0.5}
+      - {type: cylinder, center: [-2.0, 1.0], radius: 0.3}
+    moving:                       # ping-pong along waypoints at constant speed
+      - {radius: 0.25, speed: 0.4, waypoints: [[0, -3], [0, 3]]}
+    start: [-4.0, -4.0, 0.0]      # x, y, yaw
+    goal: [4.0, 4.0]
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import yaml
+
+from nav_policy.errors import WorldError
+
+WALL_THICKNESS = 0.1
+DEFAULT_HEIGHT = 0.5
+
+
+@dataclass(frozen=True)
+class Box:
+    center: tuple[float, float]
+    size: tuple[float, float]  # full extents along the box's own x, y
+    yaw: float = 0.0
+    height: float = DEFAULT_HEIGHT
+
+    def distance(self, x: np.ndarray, y: np.ndarray) -> np.ndarray:
+        """Euclidean distance from points to the box (0 inside)."""
+        c, s = math.cos(self.yaw), math.sin(self.yaw)
+        dx, dy = x - self.center[0], y - self.center[1]
+        lx = np.abs(c * dx + s * dy) - self.size[0] / 2
+        ly = np.abs(-s * dx + c * dy) - self.size[1] / 2
+        return np.hypot(np.maximum(lx, 0.0), np.maximum(ly, 0.0))
+
+    def bounds(self) -> tuple[float, float, float, float]:
+        r = math.hypot(*self.size) / 2
+        return (self.center[0] - r, self.center[1] - r, self.center[0] + r, self.center[1] + r)
+
+
+@dataclass(frozen=True)
+class Cylinder:
+    center: tuple[float, float]
+    radius: float
+    height: float = DEFAULT_HEIGHT
+
+    def distance(self, x: np.ndarray, y: np.ndarray) -> np.ndarray:
+        return np.maximum(np.hypot(x - self.center[0], y - self.center[1]) - self.radius, 0.0)
+
+    def bounds(self) -> tuple[float, float, float, float]:
+        r = self.radius
+        return (self.center[0] - r, self.center[1] - r, self.center[0] + r, self.center[1] + r)
+
+
+Obstacle = Box | Cylinder
+
+
+@dataclass(frozen=True)
+class MovingObstacle:
+    """A cylinder moving at constant speed along its waypoints and back (ping-pong)."""
+
+    radius: float
+    speed: float
+    waypoints: tuple[tuple[float, float], ...]
+    height: float = DEFAULT_HEIGHT
+
+    def position(self, t: float) -> tuple[float, float]:
+        pts = np.asarray(self.waypoints, dtype=float)
+        if len(pts) == 1 or self.speed <= 0:
+            return float(pts[0, 0]), float(pts[0, 1])
+        seg = np.hypot(*np.diff(pts, axis=0).T)
+        total = float(seg.sum())
+        if total <= 0:
+            return float(pts[0, 0]), float(pts[0, 1])
+        s = (self.speed * t) % (2 * total)
+        if s > total:
+            s = 2 * total - s
+        cum = np.concatenate([[0.0], np.cumsum(seg)])
+        i = int(min(np.searchsorted(cum, s, side="right") - 1, len(seg) - 1))
+        f = (s - cum[i]) / seg[i] if seg[i] > 0 else 0.0
+        p = pts[i] + f * (pts[i + 1] - pts[i])
+        return float(p[0]), float(p[1])
+
+
+@dataclass(frozen=True)
+class World:
+    name: str
+    size: tuple[float, float]
+    obstacles: tuple[Obstacle, ...]
+    start: tuple[float, float, float]
+    goal: tuple[float, float]
+    moving: tuple[MovingObstacle, ...] = ()
+    tier: str = "custom"
+    seed: int | None = None
+    shortest_path: float | None = None  # A* length on the map inflated by the robot radius
+    meta: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def half(self) -> tuple[float, float]:
+        return self.size[0] / 2, self.size[1] / 2
+
+    def walls(self) -> tuple[Box, ...]:
+        hx, hy = self.half
+        t = WALL_THICKNESS
+        return (
+            Box((0.0, hy + t / 2), (self.size[0] + 2 * t, t)),
+            Box((0.0, -hy - t / 2), (self.size[0] + 2 * t, t)),
+            Box((hx + t / 2, 0.0), (t, self.size[1])),
+            Box((-hx - t / 2, 0.0), (t, self.size[1])),
+        )
+
+    def all_static(self) -> tuple[Obstacle, ...]:
+        return self.obstacles + self.walls()
+
+    def clearance(self, x: np.ndarray, y: np.ndarray, t: float | None = None) -> np.ndarray:
+        """Distance from points to the nearest static obstacle or wall (and moving ones at t)."""
+        x = np.asarray(x, dtype=float)
+        y = np.asarray(y, dtype=float)
+        d = np.full(np.broadcast(x, y).shape, np.inf)
+        for ob in self.all_static():
+            d = np.minimum(d, ob.distance(x, y))
+        if t is not None:
+            for m in self.moving:
+                cx, cy = m.position(t)
+                d = np.minimum(d, np.maximum(np.hypot(x - cx, y - cy) - m.radius, 0.0))
+        return d
+
+    # ---- YAML ---------------------------------------------------------------------------
+    def to_dict(self) -> dict[str, Any]:
+        obs: list[dict[str, Any]] = []
+        for ob in self.obstacles:
+            if isinstance(ob, Box):
+                obs.append({"type": "box", "center": list(ob.center), "size": list(ob.size),
+                            "yaw": ob.yaw, "height": ob.height})
+            else:
+                obs.append({"type": "cylinder", "center": list(ob.center), "radius": ob.radius,
+                            "height": ob.height})
+        out: dict[str, Any] = {
+            "name": self.name, "tier": self.tier, "seed": self.seed, "size": list(self.size),
+            "obstacles": obs,
+            "moving": [{"radius": m.radius, "speed": m.speed, "height": m.height,
+                        "waypoints": [list(w) for w in m.waypoints]} for m in self.moving],
+            "start": list(self.start), "goal": list(self.goal),
+        }
+        if self.shortest_path is not None:
+            out["shortest_path"] = self.shortest_path
+        return out
+
+    def save(self, path: str | Path) -> None:
+        Path(path).write_text(yaml.safe_dump(_plain(self.to_dict()), sort_keys=False))
+
+
+def _plain(obj: Any) -> Any:
+    if isinstance(obj, dict):
+        return {k: _plain(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [_plain(v) for v in obj]
+    if isinstance(obj, (np.floating, np.integer)):
+        return obj.item()
+    return obj
+
+
+def _vec(d: dict[str, Any], key: str, n: int, where: str) -> tuple[float, ...]:
+    val = d.get(key)
+    if not isinstance(val, (list, tuple)) or len(val) != n:
+        raise WorldError(f"{where}: '{key}' must be a list of {n} numbers, got {val!r}")
+    try:
+        out = tuple(float(v) for v in val)
+    except (TypeError, ValueError) as exc:
+        raise WorldError(f"{where}: '{key}' must be numbers, got {val!r}") from exc
+    if not all(math.isfinite(v) for v in out):
+        raise WorldError(f"{where}: '{key}' must be finite, got {val!r}")
+    return out
+
+
+def _pos(d: dict[str, Any], key: str, where: str, default: float | None = None) -> float:
+    if key not in d and default is not None:
+        return default
+    try:
+        v = float(d[key])
+    except (KeyError, TypeError, ValueError) as exc:
+        raise WorldError(f"{where}: '{key}' must be a number, got {d.get(key)!r}") from exc
+    if not math.isfinite(v) or v <= 0:
+        raise WorldError(f"{where}: '{key}' must be positive, got {v}")
+    return v
+
+
+def world_from_dict(data: Any, source: str = "world") -> World:
+    if not isinstance(data, dict):
+        raise WorldError(f"{source}: expected a mapping at the top level")
+    size = _vec(data, "size", 2, source)
+    if min(size) <= 0:
+        raise WorldError(f"{source}: 'size' must be positive, got {size}")
+    obstacles: list[Obstacle] = []
+    for i, ob in enumerate(data.get("obstacles") or []):
+        where = f"{source}: obstacles[{i}]"
+        if not isinstance(ob, dict):
+            raise WorldError(f"{where}: expected a mapping")
+        kind = ob.get("type")
+        if kind == "box":
+            sz = _vec(ob, "size", 2, where)
+            if min(sz) <= 0:
+                raise WorldError(f"{where}: 'size' must be positive")
+            yaw = float(ob.get("yaw", 0.0))
+            obstacles.append(Box(_vec(ob, "center", 2, where), sz, yaw,  # type: ignore[arg-type]
+                                 _pos(ob, "height", where, DEFAULT_HEIGHT)))
+        elif kind == "cylinder":
+            obstacles.append(Cylinder(_vec(ob, "center", 2, where),  # type: ignore[arg-type]
+                                      _pos(ob, "radius", where),
+                                      _pos(ob, "height", where, DEFAULT_HEIGHT)))
+        else:
+            raise WorldError(f"{where}: unknown obstacle type {kind!r} (expected box or cylinder)")
+    moving: list[MovingObstacle] = []
+    for i, m in enumerate(data.get("moving") or []):
+        where = f"{source}: moving[{i}]"
+        if not isinstance(m, dict):
+            raise WorldError(f"{where}: expected a mapping")
+        wps = m.get("waypoints")
+        if not isinstance(wps, list) or not wps:
+            raise WorldError(f"{where}: 'waypoints' must be a non-empty list of [x, y]")
+        pts = tuple(_vec({"p": w}, "p", 2, f"{where}.waypoints") for w in wps)
+        speed = float(m.get("speed", 0.0))
+        if not math.isfinite(speed) or speed < 0:
+            raise WorldError(f"{where}: 'speed' must be >= 0")
+        moving.append(MovingObstacle(_pos(m, "radius", where), speed, pts,  # type: ignore[arg-type]
+                                     _pos(m, "height", where, DEFAULT_HEIGHT)))
+    start = _vec(data, "start", 3, source) if len(data.get("start") or []) == 3 else (
+        *_vec(data, "start", 2, source), 0.0)
+    goal = _vec(data, "goal", 2, source)
+    hx, hy = size[0] / 2, size[1] / 2
+    for name, p in (("start", start), ("goal", goal)):
+        if abs(p[0]) >= hx or abs(p[1]) >= hy:
+            raise WorldError(f"{source}: {name} {list(p[:2])} lies outside the arena {list(size)}")
+    sp = data.get("shortest_path")
+    return World(
+        name=str(data.get("name", Path(source).stem)), size=size,  # type: ignore[arg-type]
+        obstacles=tuple(obstacles), moving=tuple(moving), start=start,  # type: ignore[arg-type]
+        goal=goal, tier=str(data.get("tier", "custom")),  # type: ignore[arg-type]
+        seed=data.get("seed"), shortest_path=float(sp) if sp is not None else None,
+    )
+
+
+def load_world(path: str | Path) -> World:
+    """Load a world YAML file; errors name the file and the problem."""
+    p = Path(path)
+    try:
+        data = yaml.safe_load(p.read_text())
+    except OSError as exc:
+        raise WorldError(f"cannot read world file {p}: {exc.strerror or exc}") from exc
+    except yaml.YAMLError as exc:
+        raise WorldError(f"world file {p} is not valid YAML: {exc}".splitlines()[0]) from exc
+    return world_from_dict(data, str(p))
