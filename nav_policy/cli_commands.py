@@ -1,0 +1,24 @@
+"""Subcommand registry for `nav-policy`. Heavy imports stay inside each command's run()."""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+
+# module path -> each module exposes add_parsers(sub) registering its subcommands
+_MODULES = (
+    "nav_policy.demo",
+    "nav_policy.training.cli",
+    "nav_policy.bench.cli",
+)
+
+
+def add_all(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    for name in _MODULES:
+        try:
+            mod = importlib.import_module(name)
+        except ModuleNotFoundError as exc:
+            if exc.name and name.startswith(exc.name):
+                continue  # concern not built yet
+            raise
+        mod.add_parsers(sub)

@@ -1,0 +1,1 @@
+"""Trainers, expert demonstrations and run directories."""

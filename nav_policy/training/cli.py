@@ -1,0 +1,47 @@
+"""`nav-policy train` and `nav-policy export`."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+
+def add_parsers(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    p = sub.add_parser("train", help="train a policy (writes a resumable run directory)")
+    p.add_argument("kind", choices=["local", "ebm", "dpp"])
+    p.add_argument("--config", type=Path, help="training YAML (config/train_<kind>.yaml)")
+    p.add_argument("--resume", type=Path, metavar="RUN_DIR", help="continue a run")
+    p.add_argument("--runs", type=Path, default=Path("runs"), help="root of run directories")
+    p.add_argument("--total-steps", type=int, help="override total_steps")
+    p.set_defaults(func=run_train)
+
+    e = sub.add_parser("export", help="export a run to ONNX (with parity check)")
+    e.add_argument("run_dir", type=Path)
+    e.add_argument("--out", type=Path, required=True, help="models/NAME.onnx")
+    e.add_argument("--checkpoint", choices=["best", "last"], default="best")
+    e.add_argument("--parity-samples", type=int, default=1000)
+    e.set_defaults(func=run_export)
+
+
+def run_train(args: argparse.Namespace) -> int:
+    from nav_policy.errors import ConfigError
+
+    if args.kind != "local":
+        raise ConfigError(f"train {args.kind} is not built yet (only 'local' is available)")
+    from nav_policy.training.local_rl import train_local
+
+    overrides = {"total_steps": args.total_steps} if args.total_steps else None
+    run = train_local(args.config, args.resume, args.runs, overrides)
+    print(f"run directory: {run}", file=sys.stderr)
+    return 0
+
+
+def run_export(args: argparse.Namespace) -> int:
+    from nav_policy.export.onnx_export import export_run
+
+    report = export_run(args.run_dir, args.out, checkpoint=args.checkpoint,
+                        parity_samples=args.parity_samples)
+    print(f"wrote {args.out} (parity max abs diff {report['parity_max_abs_diff']:.2e} on "
+          f"{report['parity_samples']} observations)", file=sys.stderr)
+    return 0

@@ -1,0 +1,114 @@
+"""Training configuration (YAML → pydantic). No string is ever evaluated."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from nav_policy.errors import ConfigError
+
+
+class CurriculumStage(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    start_step: int = Field(ge=0, description="timestep at which this tier mixture starts")
+    tiers: dict[str, float] = Field(description="tier -> sampling weight")
+
+
+class EvalConfig(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    every_steps: int = Field(default=100_000, gt=0)
+    episodes_per_tier: int = Field(default=10, gt=0)
+    tiers: list[str] = ["easy", "medium", "hard", "dynamic"]
+    seed: int = 900_000  # held-out world seeds: seed + i, never used in training
+
+
+class PPOConfig(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    learning_rate: float = 3e-4
+    n_steps: int = 512
+    batch_size: int = 256
+    n_epochs: int = 10
+    gamma: float = 0.99
+    gae_lambda: float = 0.95
+    clip_range: float = 0.2
+    ent_coef: float = 0.0
+    vf_coef: float = 0.5
+    max_grad_norm: float = 0.5
+    target_kl: float | None = 0.05
+
+
+class SACConfig(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    learning_rate: float = 3e-4
+    buffer_size: int = 300_000
+    batch_size: int = 256
+    gamma: float = 0.99
+    tau: float = 0.005
+    train_freq: int = 1
+    gradient_steps: int = 1
+    learning_starts: int = 5_000
+
+
+class TrainLocalConfig(BaseModel):
+    """Config of `nav-policy train local` (config/train_local.yaml)."""
+
+    model_config = ConfigDict(extra="forbid")
+    algo: Literal["ppo", "sac"] = "ppo"
+    seed: int = 0
+    total_steps: int = Field(default=2_000_000, gt=0)
+    n_envs: int = Field(default=4, gt=0)
+    vec_env: Literal["subproc", "dummy"] = "subproc"
+    net_arch: list[int] = [256, 256]
+    activation: Literal["tanh", "relu", "elu"] = "tanh"
+    checkpoint_every_steps: int = Field(default=50_000, gt=0)
+    env: dict[str, Any] = {}
+    curriculum: list[CurriculumStage] = [CurriculumStage(start_step=0, tiers={"medium": 1.0})]
+    ppo: PPOConfig = PPOConfig()
+    sac: SACConfig = SACConfig()
+    eval: EvalConfig = EvalConfig()
+
+    @model_validator(mode="after")
+    def _check(self) -> TrainLocalConfig:
+        from nav_policy.sim.generate import TIERS
+
+        if not self.curriculum or self.curriculum[0].start_step != 0:
+            raise ValueError("curriculum must start with a stage at start_step 0")
+        for stage in self.curriculum:
+            for tier, w in stage.tiers.items():
+                if tier not in TIERS:
+                    raise ValueError(f"unknown tier {tier!r} in curriculum")
+                if w < 0:
+                    raise ValueError("curriculum weights must be >= 0")
+        for key in ("tier", "tier_weights", "render_mode"):
+            if key in self.env:
+                raise ValueError(f"env.{key} is set by the trainer; remove it from the config")
+        return self
+
+    def stage_at(self, step: int) -> CurriculumStage:
+        current = self.curriculum[0]
+        for stage in self.curriculum:
+            if step >= stage.start_step:
+                current = stage
+        return current
+
+
+def load_config(path: str | Path, overrides: dict[str, Any] | None = None) -> TrainLocalConfig:
+    p = Path(path)
+    try:
+        data = yaml.safe_load(p.read_text()) or {}
+    except OSError as exc:
+        raise ConfigError(f"cannot read config {p}: {exc.strerror or exc}") from exc
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"config {p} is not valid YAML: {str(exc).splitlines()[0]}") from exc
+    if not isinstance(data, dict):
+        raise ConfigError(f"config {p}: expected a mapping at the top level")
+    data.update(overrides or {})
+    try:
+        return TrainLocalConfig(**data)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        loc = ".".join(str(x) for x in first["loc"])
+        raise ConfigError(f"config {p}: {loc}: {first['msg']}") from exc

@@ -1,0 +1,231 @@
+"""`nav-policy train local`: SB3 PPO (or SAC) on LocalNav-v0 with a tier curriculum.
+
+Run directory layout (runs/local/<stamp>_seed<S>/):
+    config.yaml command.txt meta.json   what ran, from which commit, with which seed
+    checkpoints/step_<N>.zip + step_<N>_vecnormalize.pkl
+    best_model.zip best_vecnormalize.pkl (best held-out success rate so far)
+    eval.csv                            periodic evaluation on fixed held-out world seeds
+    tb/                                 TensorBoard logs
+"""
+
+from __future__ import annotations
+
+import csv
+import re
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import gymnasium as gym
+import numpy as np
+from tqdm import tqdm
+
+from nav_policy.errors import ConfigError
+from nav_policy.training.config import TrainLocalConfig, load_config
+from nav_policy.training.rundir import create_run_dir, read_meta, write_meta
+
+ENV_ID = "nav_policy/LocalNav-v0"
+
+
+def _make_env(env_kwargs: dict[str, Any], rank: int, seed: int):  # type: ignore[no-untyped-def]
+    def _init() -> gym.Env:
+        import nav_policy  # noqa: F401 - registers the env in the subprocess
+        from stable_baselines3.common.monitor import Monitor
+
+        env = gym.make(ENV_ID, **env_kwargs)
+        env = Monitor(env, info_keywords=("is_success", "collision"))
+        env.reset(seed=seed + 1000 * rank)
+        return env
+
+    return _init
+
+
+def evaluate(model: Any, norm: Any, cfg: TrainLocalConfig, tiers: list[str] | None = None,
+             episodes: int | None = None) -> dict[str, dict[str, float]]:
+    """Deterministic policy on held-out world seeds; success/collision/timeout per tier."""
+    import nav_policy  # noqa: F401
+
+    env_kwargs = {k: v for k, v in cfg.env.items()
+                  if k not in ("randomize", "lidar_noise", "lidar_dropout", "actuation_noise",
+                               "odom_drift")}
+    env = gym.make(ENV_ID, **env_kwargs)
+    out: dict[str, dict[str, float]] = {}
+    n = episodes or cfg.eval.episodes_per_tier
+    for tier in tiers or cfg.eval.tiers:
+        succ = coll = 0
+        for i in range(n):
+            obs, _ = env.reset(seed=cfg.eval.seed + i,
+                               options={"tier": tier, "world_seed": cfg.eval.seed + i})
+            done = False
+            info: dict[str, Any] = {}
+            while not done:
+                action, _ = model.predict(norm.normalize_obs(obs[None]), deterministic=True)
+                obs, _, term, trunc, info = env.step(action[0])
+                done = term or trunc
+            succ += int(info.get("is_success", False))
+            coll += int(info.get("collision", False))
+        out[tier] = {"success": succ / n, "collision": coll / n, "timeout": (n - succ - coll) / n}
+    env.close()
+    return out
+
+
+class TrainCallback:  # built lazily to keep SB3 imports inside train()
+    pass
+
+
+def _callback_cls():  # type: ignore[no-untyped-def]
+    from stable_baselines3.common.callbacks import BaseCallback
+
+    class _Callback(BaseCallback):
+        """Curriculum, progress bar with success rate, checkpoints and periodic evaluation."""
+
+        def __init__(self, cfg: TrainLocalConfig, run: Path, start_step: int) -> None:
+            super().__init__()
+            self.cfg, self.run = cfg, run
+            self.bar = tqdm(total=cfg.total_steps, initial=start_step, unit="step",
+                            dynamic_ncols=True, file=sys.stderr, desc="train local")
+            self.recent: list[float] = []
+            self.stage_start = -1
+            self.next_ckpt = (start_step // cfg.checkpoint_every_steps + 1) * cfg.checkpoint_every_steps
+            self.next_eval = (start_step // cfg.eval.every_steps + 1) * cfg.eval.every_steps
+            self.best = -1.0
+            best_file = run / "best.txt"
+            if best_file.exists():
+                self.best = float(best_file.read_text().split()[0])
+
+        def _apply_curriculum(self) -> None:
+            stage = self.cfg.stage_at(self.num_timesteps)
+            if stage.start_step != self.stage_start:
+                tiers = list(stage.tiers)
+                w = np.array([stage.tiers[t] for t in tiers], dtype=float)
+                self.training_env.set_attr("tiers", tiers)
+                self.training_env.set_attr("tier_p", w / w.sum())
+                self.stage_start = stage.start_step
+                tqdm.write(f"curriculum @ {self.num_timesteps}: {stage.tiers}", file=sys.stderr)
+
+        def _on_training_start(self) -> None:
+            self._apply_curriculum()
+
+        def _on_step(self) -> bool:
+            for info in self.locals.get("infos", []):
+                if "episode" in info:
+                    self.recent.append(float(info.get("is_success", False)))
+            self.recent = self.recent[-200:]
+            n = self.training_env.num_envs
+            self.bar.update(n)
+            if self.n_calls % 50 == 0 and self.recent:
+                self.bar.set_postfix(success=f"{np.mean(self.recent):.2f}")
+            self._apply_curriculum()
+            if self.num_timesteps >= self.next_ckpt:
+                self._checkpoint()
+                self.next_ckpt += self.cfg.checkpoint_every_steps
+            if self.num_timesteps >= self.next_eval:
+                self._evaluate()
+                self.next_eval += self.cfg.eval.every_steps
+            return True
+
+        def _checkpoint(self) -> None:
+            ck = self.run / "checkpoints"
+            step = self.num_timesteps
+            self.model.save(ck / f"step_{step}.zip")
+            self.model.get_vec_normalize_env().save(str(ck / f"step_{step}_vecnormalize.pkl"))
+            write_meta(self.run, trained_steps=step)
+
+        def _evaluate(self) -> None:
+            norm = self.model.get_vec_normalize_env()
+            t0 = time.time()
+            res = evaluate(self.model, norm, self.cfg)
+            mean_success = float(np.mean([r["success"] for r in res.values()]))
+            path = self.run / "eval.csv"
+            new = not path.exists()
+            with path.open("a", newline="") as f:
+                w = csv.writer(f)
+                if new:
+                    w.writerow(["step", "tier", "success", "collision", "timeout"])
+                for tier, r in res.items():
+                    w.writerow([self.num_timesteps, tier, r["success"], r["collision"], r["timeout"]])
+            for tier, r in res.items():
+                self.logger.record(f"eval/{tier}_success", r["success"])
+            summary = " ".join(f"{t}={r['success']:.2f}" for t, r in res.items())
+            tqdm.write(f"eval @ {self.num_timesteps} ({time.time() - t0:.0f}s): {summary}",
+                       file=sys.stderr)
+            if mean_success >= self.best:
+                self.best = mean_success
+                self.model.save(self.run / "best_model.zip")
+                norm.save(str(self.run / "best_vecnormalize.pkl"))
+                (self.run / "best.txt").write_text(f"{mean_success} {self.num_timesteps}\n")
+
+        def _on_training_end(self) -> None:
+            self._checkpoint()
+            self.bar.close()
+
+    return _Callback
+
+
+def _latest_checkpoint(run: Path) -> tuple[Path, Path, int] | None:
+    best: tuple[Path, Path, int] | None = None
+    for f in (run / "checkpoints").glob("step_*.zip"):
+        m = re.fullmatch(r"step_(\d+)\.zip", f.name)
+        if m:
+            step = int(m.group(1))
+            norm = f.with_name(f"step_{step}_vecnormalize.pkl")
+            if norm.exists() and (best is None or step > best[2]):
+                best = (f, norm, step)
+    return best
+
+
+def train_local(config: str | Path | None = None, resume: str | Path | None = None,
+                runs_root: str | Path = "runs", overrides: dict[str, Any] | None = None) -> Path:
+    """Train (or resume) a local planner; returns the run directory."""
+    import torch
+    from stable_baselines3 import PPO, SAC
+    from stable_baselines3.common.vec_env import DummyVecEnv, SubprocVecEnv, VecNormalize
+
+    if resume:
+        run = Path(resume)
+        meta = read_meta(run)
+        cfg = load_config(run / "config.yaml")
+        ckpt = _latest_checkpoint(run)
+        if ckpt is None:
+            raise ConfigError(f"{run} has no checkpoint to resume from")
+    else:
+        if config is None:
+            raise ConfigError("train local needs --config FILE or --resume RUN_DIR")
+        cfg = load_config(config, overrides)
+        run = create_run_dir(runs_root, "local", cfg.model_dump(), cfg.seed)
+        meta, ckpt = read_meta(run), None
+    torch.set_num_threads(1)
+    env_kwargs = dict(cfg.env)
+    fns = [_make_env(env_kwargs, r, cfg.seed) for r in range(cfg.n_envs)]
+    venv = SubprocVecEnv(fns) if cfg.vec_env == "subproc" and cfg.n_envs > 1 else DummyVecEnv(fns)
+    start_step = 0
+    act = {"tanh": torch.nn.Tanh, "relu": torch.nn.ReLU, "elu": torch.nn.ELU}[cfg.activation]
+    if ckpt is not None:
+        model_file, norm_file, start_step = ckpt
+        venv = VecNormalize.load(str(norm_file), venv)
+        algo = PPO if cfg.algo == "ppo" else SAC
+        model = algo.load(model_file, env=venv, device="cpu")
+        print(f"resuming {run} from step {start_step}", file=sys.stderr)
+    else:
+        venv = VecNormalize(venv, norm_obs=True, norm_reward=True, clip_obs=10.0,
+                            gamma=cfg.ppo.gamma)
+        policy_kwargs = {"net_arch": list(cfg.net_arch), "activation_fn": act}
+        if cfg.algo == "ppo":
+            policy_kwargs["net_arch"] = {"pi": list(cfg.net_arch), "vf": list(cfg.net_arch)}
+            model = PPO("MlpPolicy", venv, seed=cfg.seed, device="cpu", verbose=0,
+                        tensorboard_log=str(run / "tb"), policy_kwargs=policy_kwargs,
+                        **cfg.ppo.model_dump())
+        else:
+            model = SAC("MlpPolicy", venv, seed=cfg.seed, device="cpu", verbose=0,
+                        tensorboard_log=str(run / "tb"), policy_kwargs=policy_kwargs,
+                        **cfg.sac.model_dump())
+    t0 = time.time()
+    remaining = cfg.total_steps - start_step
+    if remaining > 0:
+        model.learn(total_timesteps=remaining, callback=_callback_cls()(cfg, run, start_step),
+                    reset_num_timesteps=ckpt is None, tb_log_name="run")
+    wall = float(meta.get("wall_time_s", 0.0)) + time.time() - t0
+    write_meta(run, wall_time_s=round(wall, 1), trained_steps=int(model.num_timesteps))
+    venv.close()
+    return run
