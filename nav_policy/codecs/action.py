@@ -47,6 +47,13 @@ def decode_action(a: Any, spec: ActionSpec) -> Any:
     return torch.cat([v, w], dim=-1)
 
 
+def initial_prev_action() -> np.ndarray:
+    """The 'previous action' fed at the first step of an episode (and after a stop): zeros.
+
+    Env, exporter and node all start from this value, so the first observation matches."""
+    return np.zeros(2, dtype=np.float32)
+
+
 def encode_action(v: float, w: float, spec: ActionSpec) -> np.ndarray:
     """(v, w) -> [-1, 1]^2, the inverse of decode_action inside the limits (clipped outside)."""
     a0 = 2.0 * (v - spec.v_min) / (spec.v_max - spec.v_min) - 1.0

@@ -14,7 +14,13 @@ from typing import Any
 import gymnasium as gym
 import numpy as np
 
-from nav_policy.codecs import ActionSpec, ObsSpec, SensorFrame, encode_observation
+from nav_policy.codecs import (
+    ActionSpec,
+    ObsSpec,
+    SensorFrame,
+    encode_observation,
+    initial_prev_action,
+)
 from nav_policy.errors import ConfigError, WorldError
 from nav_policy.sim.generate import TIERS, WorldMaps, analyse_world, generate_world
 from nav_policy.sim.render import PATH, REF_PATH, TopDown
@@ -77,7 +83,7 @@ class BaseNavEnv(gym.Env[np.ndarray, np.ndarray]):
                              physics_hz=physics_hz)
         self.world: World | None = None
         self.maps: WorldMaps | None = None
-        self.prev_action = np.zeros(2, dtype=np.float32)
+        self.prev_action = initial_prev_action()
         self.trajectory: list[tuple[float, float, float, float]] = []
         self._ranges = np.zeros(lid.beams, dtype=np.float32)
         self._background: np.ndarray | None = None
@@ -116,7 +122,7 @@ class BaseNavEnv(gym.Env[np.ndarray, np.ndarray]):
         self._configure_noise()
         self.sim.load_world(self.world)
         self.sim.reset(options.get("start"))
-        self.prev_action = np.zeros(2, dtype=np.float32)
+        self.prev_action = initial_prev_action()
         self._ranges = self.sim.scan()
         self._background = None
         self.trajectory = [self._traj_point()]

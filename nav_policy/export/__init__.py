@@ -1,0 +1,1 @@
+"""ONNX export (with metadata and parity check) and the shared ONNX runtime."""

@@ -1,0 +1,157 @@
+"""Export a trained run to ONNX: normalisation + deterministic actor + action scaling in one graph.
+
+The graph maps the raw codec observation (float32 [N, obs_dim]) to cmd (float32 [N, 2]:
+v m/s, w rad/s). Parity is verified against the SB3 policy itself (not the wrapper) on
+`parity_samples` observations; a max abs difference above 1e-5 fails the export.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from nav_policy.codecs import CODEC_VERSION, ActionSpec, ObsSpec, decode_action
+from nav_policy.errors import ModelError
+from nav_policy.export.metadata import ModelMetadata
+from nav_policy.training.config import load_config
+from nav_policy.training.rundir import read_meta
+
+PARITY_TOL = 1e-5
+
+
+def _torch_module(model: Any, obs_mean: np.ndarray, obs_var: np.ndarray, clip_obs: float,
+                  eps: float, action_spec: ActionSpec) -> Any:
+    import torch
+    from torch import nn
+
+    policy = model.policy
+
+    class ExportPolicy(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.register_buffer("mean", torch.as_tensor(obs_mean, dtype=torch.float32))
+            self.register_buffer("std", torch.sqrt(torch.as_tensor(obs_var, dtype=torch.float32) + eps))
+            self.extractor = policy.mlp_extractor.policy_net if hasattr(policy, "mlp_extractor") \
+                else None
+            self.sac_actor = None if self.extractor is not None else policy.actor
+            self.action_net = policy.action_net if self.extractor is not None else None
+
+        def forward(self, obs: torch.Tensor) -> torch.Tensor:
+            x = torch.clamp((obs - self.mean) / self.std, -clip_obs, clip_obs)
+            if self.extractor is not None:
+                a = self.action_net(self.extractor(x))
+            else:  # SAC: deterministic action is tanh(mu)
+                latent = self.sac_actor.latent_pi(x)
+                a = torch.tanh(self.sac_actor.mu(latent))
+            return decode_action(a, action_spec)
+
+    return ExportPolicy().eval()
+
+
+def _parity_observations(spec: ObsSpec, n: int, rng: np.random.Generator,
+                         env_kwargs: dict[str, Any]) -> np.ndarray:
+    """Half from real env rollouts (random actions), half uniform within the obs bounds."""
+    import gymnasium as gym
+
+    import nav_policy  # noqa: F401
+
+    kwargs = {k: v for k, v in env_kwargs.items() if k != "randomize"}
+    env = gym.make("nav_policy/LocalNav-v0", **kwargs)
+    real: list[np.ndarray] = []
+    obs, _ = env.reset(seed=int(rng.integers(1 << 30)))
+    while len(real) < n // 2:
+        obs, _, term, trunc, _ = env.step(env.action_space.sample())
+        real.append(obs)
+        if term or trunc:
+            obs, _ = env.reset(seed=int(rng.integers(1 << 30)))
+    env.close()
+    low, high = spec.bounds()
+    uniform = rng.uniform(low, high, size=(n - len(real), spec.size)).astype(np.float32)
+    return np.concatenate([np.array(real, dtype=np.float32), uniform])
+
+
+def export_run(run_dir: str | Path, out: str | Path, checkpoint: str = "best",
+               parity_samples: int = 1000, seed: int = 0) -> dict[str, Any]:
+    import onnx
+    import onnxruntime as ort
+    import torch
+    from stable_baselines3 import PPO, SAC
+
+    run = Path(run_dir)
+    meta = read_meta(run)
+    cfg = load_config(run / "config.yaml")
+    if checkpoint == "best" and (run / "best_model.zip").exists():
+        model_file, norm_file = run / "best_model.zip", run / "best_vecnormalize.pkl"
+        best_step = int(float((run / "best.txt").read_text().split()[1]))
+    else:
+        ck = sorted((run / "checkpoints").glob("step_*.zip"),
+                    key=lambda f: int(f.stem.split("_")[1]))
+        if not ck:
+            raise ModelError(f"{run} has no checkpoint to export")
+        model_file = ck[-1]
+        norm_file = model_file.with_name(f"{model_file.stem}_vecnormalize.pkl")
+        best_step = int(model_file.stem.split("_")[1])
+    algo = PPO if cfg.algo == "ppo" else SAC
+    model = algo.load(model_file, device="cpu")
+    norm = _load_norm(norm_file)
+
+    import gymnasium as gym
+
+    import nav_policy  # noqa: F401
+
+    env = gym.make("nav_policy/LocalNav-v0", **{k: v for k, v in cfg.env.items()
+                                                if k != "randomize"})
+    spec: ObsSpec = env.unwrapped.obs_spec
+    action_spec: ActionSpec = env.unwrapped.action_spec
+    env.close()
+    module = _torch_module(model, norm.obs_rms.mean, norm.obs_rms.var, norm.clip_obs,
+                           norm.epsilon, action_spec)
+    out = Path(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = out.with_suffix(".tmp.onnx")
+    dummy = torch.zeros(1, spec.size)
+    import warnings
+
+    with warnings.catch_warnings():  # the TorchScript exporter is deprecated but exact for MLPs
+        warnings.simplefilter("ignore", DeprecationWarning)
+        torch.onnx.export(module, (dummy,), str(tmp), input_names=["obs"], output_names=["cmd"],
+                          dynamic_axes={"obs": {0: "batch"}, "cmd": {0: "batch"}},
+                          opset_version=17, dynamo=False)
+    onnx_model = onnx.load(str(tmp))
+    md = ModelMetadata(kind="rl", obs_spec=spec, action_spec=action_spec, codec_version=CODEC_VERSION,
+                       trained_steps=best_step, source_commit=str(meta.get("git_commit")),
+                       extra={"algo": cfg.algo, "seed": str(cfg.seed),
+                              "control_hz": str(cfg.env.get("control_hz", 10.0)),
+                              "output": "cmd = [v m/s, w rad/s]"})
+    for k, v in md.to_props().items():
+        entry = onnx_model.metadata_props.add()
+        entry.key, entry.value = k, v
+    onnx.checker.check_model(onnx_model)
+    onnx.save(onnx_model, str(tmp))
+
+    # parity: ORT graph vs the SB3 policy's own deterministic action, decoded by the codec
+    rng = np.random.default_rng(seed)
+    obs = _parity_observations(spec, parity_samples, rng, cfg.env)
+    sess = ort.InferenceSession(str(tmp), providers=["CPUExecutionProvider"])
+    got = sess.run(["cmd"], {"obs": obs})[0]
+    with torch.no_grad():
+        ref_a, _ = model.predict(norm.normalize_obs(obs), deterministic=True)
+    ref = decode_action(np.asarray(ref_a, dtype=np.float64), action_spec)
+    diff = float(np.max(np.abs(got - ref)))
+    if not diff <= PARITY_TOL:
+        tmp.unlink(missing_ok=True)
+        raise ModelError(f"parity check failed: max abs diff {diff:.2e} > {PARITY_TOL:.0e}")
+    tmp.replace(out)
+    return {"out": str(out), "parity_max_abs_diff": diff, "parity_samples": len(obs),
+            "trained_steps": best_step, "checkpoint": str(model_file)}
+
+
+def _load_norm(path: Path) -> Any:
+    import pickle
+
+    with open(path, "rb") as f:
+        norm = pickle.load(f)
+    norm.training = False
+    return norm
