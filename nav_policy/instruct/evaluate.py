@@ -1,0 +1,321 @@
+"""Evaluate the embedded parser on the instruction corpus: accuracy per split and latency.
+
+    python -m nav_policy.instruct.evaluate [--corpus test/data/instructions.jsonl]
+        [--landmarks config/landmarks_demo.yaml] [--repeats 5] [--json -] [--tune]
+
+Corpus lines: {"text", "split": "dev"|"heldout", "expect": {"steps": [...]}} for instructions
+with a plan (steps may omit null fields), or {"text", "split", "reject": CODE} for instructions
+that must be rejected with InstructionError.code == CODE. A line counts as correct when the plan
+equals the expected one exactly, or the parser rejects with the expected code.
+
+Latency is the wall time, and the parsing thread's CPU time, of InstructionParser.parse,
+measured twice: over every corpus line with the embedding fallback disabled ("without"), and
+over the lines whose grounding reaches the embedding model, with its query cache cleared before
+each call ("with"); the model load is reported on its own. --tune re-derives the grounding threshold and margin from the dev split only.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from nav_policy.instruct.errors import InstructionError
+from nav_policy.instruct.grounding import Grounder, MiniLMEmbedder, default_embedder
+from nav_policy.instruct.landmarks import LandmarkMap, load_landmarks, normalize_name
+from nav_policy.instruct.parser import (
+    _PRONOUNS,
+    InstructionParser,
+    _check_phrase,
+    _Ctx,
+    _prepare,
+    parse_clause,
+    split_clauses,
+)
+from nav_policy.paths import config_path
+
+SPLITS = ("dev", "heldout")
+FALSE_ACCEPT_COST = 2.0  # tuning: moving to a wrong landmark is worse than refusing
+
+
+def default_corpus() -> Path:
+    """test/data/instructions.jsonl of the source checkout."""
+    return Path(__file__).resolve().parents[2] / "test" / "data" / "instructions.jsonl"
+
+
+@dataclass(frozen=True)
+class Case:
+    """One corpus line."""
+
+    text: str
+    split: str
+    expect: dict[str, Any] | None
+    reject: str | None
+
+
+def load_corpus(path: str | Path) -> list[Case]:
+    """Corpus lines as Cases; ValueError naming the line on a malformed one."""
+    cases = []
+    for n, line in enumerate(Path(path).read_text(encoding="utf-8").splitlines(), 1):
+        if not line.strip():
+            continue
+        row = json.loads(line)
+        if row.get("split") not in SPLITS or ("expect" in row) == ("reject" in row):
+            raise ValueError(
+                f"{path}:{n}: needs split dev|heldout and exactly one of expect, reject"
+            )
+        cases.append(Case(row["text"], row["split"], row.get("expect"), row.get("reject")))
+    return cases
+
+
+def expected_plan(case: Case) -> dict[str, Any] | None:
+    """The expected plan with all six keys per step (so it compares with Plan.model_dump)."""
+    if case.expect is None:
+        return None
+    from nav_policy.instruct.schema import Plan
+
+    return Plan.model_validate(case.expect).model_dump(mode="json")
+
+
+def run_case(parser: InstructionParser, case: Case) -> tuple[bool, str]:
+    """(correct, what the parser produced as one line)."""
+    try:
+        got = parser.parse(case.text).plan.model_dump(mode="json")
+    except InstructionError as exc:
+        return case.reject == exc.code, f"reject {exc.code}: {exc}"
+    return got == expected_plan(case), json.dumps(got)
+
+
+def accuracy(parser: InstructionParser, cases: Sequence[Case]) -> dict[str, Any]:
+    """Per split: n, correct, accuracy and the failures (text, expected, got)."""
+    report: dict[str, Any] = {}
+    for split in SPLITS:
+        rows = [c for c in cases if c.split == split]
+        fails = []
+        for case in rows:
+            ok, got = run_case(parser, case)
+            if not ok:
+                fails.append(
+                    {"text": case.text, "expected": case.reject or case.expect, "got": got}
+                )
+        n = len(rows)
+        report[split] = {
+            "n": n,
+            "correct": n - len(fails),
+            "accuracy": (n - len(fails)) / n if n else 0.0,
+            "failures": fails,
+        }
+    return report
+
+
+def _percentiles_ms(samples: list[tuple[float, float]]) -> dict[str, float]:
+    """p50/p99 of wall time and of the parsing thread's CPU time, in ms."""
+    if not samples:
+        nan = float("nan")
+        return {"n": 0, "p50_ms": nan, "p99_ms": nan, "cpu_p50_ms": nan, "cpu_p99_ms": nan}
+    wall, cpu = (np.asarray(x) * 1e3 for x in zip(*samples, strict=True))
+    return {
+        "n": len(samples),
+        "p50_ms": float(np.percentile(wall, 50)),
+        "p99_ms": float(np.percentile(wall, 99)),
+        "cpu_p50_ms": float(np.percentile(cpu, 50)),
+        "cpu_p99_ms": float(np.percentile(cpu, 99)),
+    }
+
+
+def _time_parse(parser: InstructionParser, text: str) -> tuple[float, float]:
+    """(wall seconds, thread CPU seconds) of one parse, rejected or not."""
+    t0, c0 = time.perf_counter(), time.thread_time()
+    try:
+        parser.parse(text)
+    except InstructionError:
+        pass
+    return time.perf_counter() - t0, time.thread_time() - c0
+
+
+def latency(
+    landmarks: LandmarkMap, cases: Sequence[Case], embedder: MiniLMEmbedder, repeats: int
+) -> dict[str, Any]:
+    """p50/p99 of parse() without the embedding fallback and with it (cold query cache)."""
+    plain = InstructionParser(landmarks, None)
+    without = [_time_parse(plain, c.text) for _ in range(repeats) for c in cases]
+    embedder.encode(["warm up"])  # loads the model if nothing did before
+    fallback = InstructionParser(landmarks, embedder)
+    needs = []
+    for case in cases:
+        calls = fallback.grounder.embedding_calls  # type: ignore[union-attr]
+        _time_parse(fallback, case.text)  # also fills the landmark matrix once
+        if fallback.grounder.embedding_calls > calls:  # type: ignore[union-attr]
+            needs.append(case.text)
+    with_fb = []
+    for _ in range(repeats):
+        for text in needs:
+            embedder.clear_cache()  # the grounder keeps its landmark matrix; the query is cold
+            with_fb.append(_time_parse(fallback, text))
+    return {
+        "without_embedding": _percentiles_ms(without),
+        "with_embedding": _percentiles_ms(with_fb),
+        "model_load_s": embedder.load_s,
+        "repeats": repeats,
+    }
+
+
+# --- threshold tuning (dev split only) -----------------------------------------------------------
+
+
+def fallback_samples(cases: Iterable[Case], landmarks: LandmarkMap) -> list[tuple[str, str | None]]:
+    """(phrase, expected landmark or None) for every target phrase that reaches the embeddings."""
+    grounder = Grounder(landmarks, None)
+    samples: list[tuple[str, str | None]] = []
+    for case in cases:
+        if case.reject not in (None, "unknown_landmark"):
+            continue
+        try:
+            prepared, _ = _prepare(case.text, ())
+            ctx = _Ctx()
+            for clause in split_clauses(prepared):
+                ctx.steps.extend(parse_clause(clause, ctx))
+        except InstructionError:
+            continue
+        steps = (case.expect or {}).get("steps", [])
+        for i, step in enumerate(ctx.steps):
+            if (
+                step.phrase is None
+                or grounder.exact(step.phrase) is not None
+                or normalize_name(step.phrase) in _PRONOUNS
+            ):
+                continue
+            try:
+                _check_phrase(step.phrase)
+            except InstructionError:
+                continue
+            want = steps[i].get("target") if case.expect and i < len(steps) else None
+            samples.append((step.phrase, want))
+    return samples
+
+
+def _cost(
+    scored: list[tuple[str | None, str, float, float]], threshold: float, margin: float
+) -> float:
+    cost = 0.0
+    for want, best, top, gap in scored:
+        accepted = top >= threshold and gap >= margin
+        if accepted and best != want:
+            cost += FALSE_ACCEPT_COST
+        elif not accepted and want is not None:
+            cost += 1.0
+    return cost
+
+
+def tune(cases: Sequence[Case], landmarks: LandmarkMap, embedder: MiniLMEmbedder) -> dict[str, Any]:
+    """Threshold and margin minimising the dev cost (a false accept costs FALSE_ACCEPT_COST, a
+    false reject 1); among the minimisers, the centre of the highest-threshold band."""
+    dev = [c for c in cases if c.split == "dev"]
+    grounder = Grounder(landmarks, embedder)
+    scored = []
+    for phrase, want in fallback_samples(dev, landmarks):
+        s = grounder.scores(phrase)
+        order = np.argsort(-s, kind="stable")
+        scored.append(
+            (
+                want,
+                landmarks.landmarks[order[0]].name,
+                float(s[order[0]]),
+                float(s[order[0]] - s[order[1]]),
+            )
+        )
+    thresholds = np.round(np.arange(0.40, 0.901, 0.01), 2)
+    margins = np.round(np.arange(0.0, 0.201, 0.01), 2)
+    costs = np.array([[_cost(scored, t, m) for m in margins] for t in thresholds])
+    best = costs.min()
+    rows = [i for i in range(len(thresholds)) if costs[i].min() == best]
+    band = [rows[-1]]
+    while band[0] - 1 in rows:
+        band.insert(0, band[0] - 1)
+    t_i = band[len(band) // 2]
+    m_ok = [j for j in range(len(margins)) if costs[t_i, j] == best]
+    return {
+        "threshold": float(thresholds[t_i]),
+        "margin": float(margins[m_ok[len(m_ok) // 2]]),
+        "cost": float(best),
+        "samples": len(scored),
+        "threshold_band": [float(thresholds[band[0]]), float(thresholds[band[-1]])],
+        "margin_band": [float(margins[m_ok[0]]), float(margins[m_ok[-1]])],
+        "scored": [
+            {"want": w, "best": b, "score": round(t, 3), "gap": round(g, 3)}
+            for w, b, t, g in scored
+        ],
+    }
+
+
+# --- command line --------------------------------------------------------------------------------
+
+
+def _print_report(report: dict[str, Any], out: Any) -> None:
+    for split in SPLITS:
+        r = report["accuracy"][split]
+        print(
+            f"{split:8s} {r['correct']:4d}/{r['n']:<4d} exact-match accuracy {100 * r['accuracy']:.1f}%",
+            file=out,
+        )
+        for fail in r["failures"]:
+            print(
+                f"    FAIL {fail['text']!r}\n         expected {fail['expected']}\n         got      {fail['got']}",
+                file=out,
+            )
+    lat = report["latency"]
+    for key in ("without_embedding", "with_embedding"):
+        v = lat[key]
+        print(
+            f"latency {key:18s} n={v['n']:5d}  wall p50 {v['p50_ms']:.2f} ms  p99 {v['p99_ms']:.2f} ms"
+            f"  | cpu p50 {v['cpu_p50_ms']:.2f} ms  p99 {v['cpu_p99_ms']:.2f} ms",
+            file=out,
+        )
+    print(f"embedding model load {lat['model_load_s']:.1f} s (once per process)", file=out)
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(
+        prog="python -m nav_policy.instruct.evaluate", description=__doc__.split("\n")[0]
+    )
+    ap.add_argument("--corpus", type=Path, default=default_corpus())
+    ap.add_argument(
+        "--landmarks", type=Path, default=None, help="default: config/landmarks_demo.yaml"
+    )
+    ap.add_argument("--repeats", type=int, default=5, help="timing repeats per instruction")
+    ap.add_argument("--json", metavar="FILE|-", default=None, help="write the report as JSON")
+    ap.add_argument(
+        "--tune", action="store_true", help="derive threshold and margin from the dev split"
+    )
+    args = ap.parse_args(argv)
+    landmarks = load_landmarks(args.landmarks or config_path("landmarks_demo.yaml"))
+    cases = load_corpus(args.corpus)
+    embedder = default_embedder()
+    report: dict[str, Any] = {"corpus": str(args.corpus), "landmarks": landmarks.source}
+    if args.tune:
+        report["tuning"] = tune(cases, landmarks, embedder)
+        t = report["tuning"]
+        print(f"tuned on dev: threshold {t['threshold']} (band {t['threshold_band']}), margin {t['margin']} "
+              f"(band {t['margin_band']}), cost {t['cost']} over {t['samples']} phrases", file=sys.stderr)  # fmt: skip
+    parser = InstructionParser(landmarks, embedder)
+    report["accuracy"] = accuracy(parser, cases)
+    report["latency"] = latency(landmarks, cases, embedder, max(1, args.repeats))
+    report["grounding"] = {"threshold": parser.grounder.threshold, "margin": parser.grounder.margin}  # type: ignore[union-attr]
+    if args.json == "-":
+        print(json.dumps(report))
+    else:
+        _print_report(report, sys.stdout)
+        if args.json:
+            Path(args.json).write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

