@@ -1,0 +1,97 @@
+"""Benchmark scenarios: which worlds an episode runs in, derived only from (seed, tier, index).
+
+Episode i of tier T under seed S runs in the world generate_world(T, episode_seed(S, T, i)), so
+two runs with the same arguments see the same worlds and every planner in a comparison gets the
+same episodes. `nav-policy export-sdf` uses the same seeds, so the exported worlds are the
+benchmark's. A world file (sim/worlds/*.yaml) gives fixed-world scenarios instead: every
+episode starts from the file's start pose and only the planner seed changes.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from nav_policy.errors import ConfigError, WorldError
+from nav_policy.sim.generate import TIERS, WorldMaps, analyse_world, generate_world
+from nav_policy.sim.world import World, load_world
+
+ALL_TIERS: tuple[str, ...] = tuple(TIERS)
+
+
+def episode_seed(seed: int, tier: str, index: int) -> int:
+    """World seed of episode `index` of `tier` under benchmark seed `seed` (stable everywhere)."""
+    digest = hashlib.sha256(f"nav_policy.bench:{int(seed)}:{tier}:{int(index)}".encode()).digest()
+    return int.from_bytes(digest[:4], "little") & 0x7FFFFFFF
+
+
+@dataclass(frozen=True)
+class Scenario:
+    """One benchmark episode's world: tier (or world name), index, world seed, world file."""
+
+    tier: str
+    index: int
+    world_seed: int
+    world_file: str | None = None
+
+    @property
+    def key(self) -> str:
+        return f"{self.tier}/{self.index:03d}"
+
+    def reset_options(self) -> dict[str, Any]:
+        """The env.reset options that build this scenario's world."""
+        if self.world_file:
+            return {"world": self.world_file}
+        return {"tier": self.tier, "world_seed": self.world_seed}
+
+    def world(self, radius: float) -> tuple[World, WorldMaps]:
+        """The world and its maps (same seed, same world)."""
+        if self.world_file:
+            world = load_world(self.world_file)
+            return world, analyse_world(world, radius)
+        return generate_world(self.tier, self.world_seed, radius)
+
+
+def split_list(values: Iterable[str] | None) -> list[str]:
+    """Flatten repeated and comma-separated option values, keeping order, dropping duplicates."""
+    out: list[str] = []
+    for value in values or ():
+        for item in str(value).split(","):
+            item = item.strip()
+            if item and item not in out:
+                out.append(item)
+    return out
+
+
+def parse_tiers(values: Iterable[str] | None) -> list[str]:
+    """Tier names from `--tier` values (repeatable, comma lists); all tiers when none given."""
+    tiers = split_list(values) or list(ALL_TIERS)
+    for tier in tiers:
+        if tier not in TIERS:
+            raise WorldError(f"unknown tier {tier!r}; expected one of {', '.join(ALL_TIERS)}")
+    return tiers
+
+
+def world_scenarios(files: Sequence[str], episodes: int, seed: int,
+                    radius: float) -> list[Scenario]:
+    """`episodes` scenarios per world file; each file is checked (readable, feasible) first."""
+    if episodes < 1:
+        raise ConfigError(f"--episodes must be at least 1, got {episodes}")
+    out: list[Scenario] = []
+    for file in files:
+        path = str(Path(file).resolve())
+        world = load_world(path)
+        analyse_world(world, radius)  # WorldError when start or goal is blocked
+        out += [Scenario(world.name, i, episode_seed(seed, f"world:{world.name}", i), path)
+                for i in range(episodes)]
+    return out
+
+
+def scenarios(tiers: Sequence[str], episodes: int, seed: int) -> list[Scenario]:
+    """`episodes` scenarios per tier, tier by tier."""
+    if episodes < 1:
+        raise ConfigError(f"--episodes must be at least 1, got {episodes}")
+    return [Scenario(tier, i, episode_seed(seed, tier, i)) for tier in tiers for i in range(episodes)]

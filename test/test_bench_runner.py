@@ -1,0 +1,221 @@
+"""Benchmark runner on real PyBullet episodes: determinism, backends, JSON contract, errors.
+
+The harness is exercised with small goal-seeking planners defined here (so it does not depend
+on the planners under test); the command-line runs that need nav_policy.planners use DWA.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+
+from nav_policy.bench.cli import bench_payload
+from nav_policy.bench.runner import (
+    BenchConfig,
+    EpisodeResult,
+    PlannerSpec,
+    make_tasks,
+    run_benchmark,
+    run_tasks,
+)
+from nav_policy.cli import main
+from nav_policy.codecs import SensorFrame
+from nav_policy.errors import ConfigError
+from nav_policy.sim.robot import RobotSpec
+
+PATHS_SEEN: list[bool] = []
+
+
+class GoalSeeker:
+    """Turn towards the goal, drive when roughly facing it (no obstacle avoidance)."""
+
+    def __init__(self, name: str = "seek", speed: float = 0.4) -> None:
+        self.name = name
+        self.speed = speed
+        self.last_info: dict[str, Any] = {}
+
+    def reset(self) -> None:
+        self.last_info = {}
+
+    def compute(self, frame: SensorFrame) -> tuple[float, float]:
+        PATHS_SEEN.append(frame.path is not None)
+        x, y, yaw = frame.pose
+        gx, gy = frame.goal
+        err = (math.atan2(gy - y, gx - x) - yaw + math.pi) % (2 * math.pi) - math.pi
+        v = self.speed if abs(err) < 0.5 else 0.05
+        return v, max(-2.0, min(2.0, 2.0 * err))
+
+
+def seek_factory(spec: PlannerSpec, robot: RobotSpec, seed: int) -> GoalSeeker:
+    """Planner factory for the harness: 'seek' at 0.4 m/s, 'creep' at 0.2 m/s."""
+    return GoalSeeker(spec.name, 0.2 if spec.name == "creep" else 0.4)
+
+
+def _config(**kw: Any) -> BenchConfig:
+    base: dict[str, Any] = {"planners": (PlannerSpec("seek"),), "tiers": ("easy",),
+                            "episodes": 2, "seed": 3}
+    return BenchConfig(**{**base, **kw})
+
+
+def _rows(results: list[EpisodeResult]) -> list[dict[str, Any]]:
+    """Per-episode records without the timing-dependent compute columns."""
+    return [{k: v for k, v in r.row().items() if not k.startswith("compute_us")}
+            for r in results]
+
+
+@pytest.fixture(scope="module")
+def inline_results() -> list[EpisodeResult]:
+    return run_tasks(make_tasks(_config(), seek_factory), workers=1, progress=False)
+
+
+def test_episodes_are_reproducible(inline_results: list[EpisodeResult]) -> None:
+    again = run_tasks(make_tasks(_config(), seek_factory), workers=1, progress=False)
+    assert _rows(again) == _rows(inline_results)
+    first = inline_results[0]
+    assert first.world.tier == "easy" and first.world.shortest_path is not None
+    assert len(first.poses) == first.metrics["steps"] + 1 == len(first.compute_us) + 1
+    assert np.all(first.compute_us > 0)
+    np.testing.assert_allclose(first.poses[0], first.world.start)
+
+
+def test_process_pool_matches_inline(inline_results: list[EpisodeResult]) -> None:
+    pooled = run_tasks(make_tasks(_config(), seek_factory), workers=2, progress=False)
+    assert _rows(pooled) == _rows(inline_results)
+
+
+def broken_factory(spec: PlannerSpec, robot: RobotSpec, seed: int) -> GoalSeeker:
+    raise ConfigError(f"planner {spec.name!r} cannot be built here")
+
+
+def test_worker_errors_reach_the_caller() -> None:
+    tasks = make_tasks(_config(), broken_factory)
+    with pytest.raises(ConfigError, match="cannot be built here"):
+        run_tasks(tasks, workers=2, progress=False)
+
+
+def test_ray_matches_process_pool(inline_results: list[EpisodeResult]) -> None:
+    ray = pytest.importorskip("ray")
+    ray.cloudpickle.register_pickle_by_value(sys.modules[__name__])
+    ray.init(num_cpus=1, include_dashboard=False, log_to_driver=False)
+    try:
+        remote = run_tasks(make_tasks(_config(), seek_factory), ray="auto", progress=False)
+    finally:
+        ray.shutdown()
+    assert _rows(remote) == _rows(inline_results)
+
+
+def test_compare_gives_every_planner_the_same_episodes(tmp_path: Path) -> None:
+    cfg = _config(planners=(PlannerSpec("seek"), PlannerSpec("creep")), episodes=1,
+                  tiers=("easy", "dynamic"))
+    grouped = run_benchmark(cfg, factory=seek_factory, progress=False)
+    seeds = {name: [r.scenario.world_seed for r in res] for name, res in grouped.items()}
+    assert seeds["seek"] == seeds["creep"] and len(seeds["seek"]) == 2
+    payload, _ = bench_payload(cfg, grouped, tmp_path, "cmd", compare=True)
+    assert set(payload["planners"]) == {"seek", "creep"}
+    assert payload["reference"] == "seek"  # no classical planner: the first one named
+    assert payload["ratios"]["seek"]["success_diff"] == 0.0
+    creep = payload["planners"]["creep"]
+    assert set(creep["per_tier"]) == {"easy", "dynamic"}
+    assert payload["tiers"] == ["easy", "dynamic"] and payload["barn_v_ref"] == 0.5
+    json.dumps(payload, allow_nan=False)
+
+
+def test_world_file_scenarios(tmp_path: Path) -> None:
+    corridor = Path(__file__).resolve().parents[1] / "sim" / "worlds" / "corridor.yaml"
+    if not corridor.is_file():
+        pytest.skip("sim/worlds/corridor.yaml is not in this checkout")
+    cfg = _config(tiers=(), worlds=(str(corridor),), episodes=1)
+    (result,) = run_benchmark(cfg, factory=seek_factory, progress=False)["seek"]
+    assert result.scenario.tier == "corridor" and result.scenario.world_file == str(corridor)
+    assert result.metrics["shortest_path"] == pytest.approx(8.0, abs=0.1)  # 8 m apart
+    np.testing.assert_allclose(result.poses[0], [-4.0, 0.0, 0.0])
+
+
+def test_infeasible_world_file_exits_2(tmp_path: Path,
+                                       capsys: pytest.CaptureFixture[str]) -> None:
+    walled = tmp_path / "walled.yaml"
+    walled.write_text("name: walled\nsize: [6.0, 4.0]\nstart: [-2.0, 0.0, 0.0]\n"
+                      "goal: [2.0, 0.0]\nobstacles:\n"
+                      "  - {type: box, center: [0.0, 0.0], size: [0.2, 4.0]}\n")
+    err = _one_line_error(capsys, ["bench", "--planner", "dwa", "--world", str(walled),
+                                   "--episodes", "1", "--out", str(tmp_path / "r")])
+    assert "no collision-free path" in err
+
+
+def test_global_path_reaches_the_planner() -> None:
+    PATHS_SEEN.clear()
+    run_tasks(make_tasks(_config(episodes=1, global_path=True), seek_factory), progress=False)
+    assert PATHS_SEEN and all(PATHS_SEEN)
+
+
+# ---- command line -------------------------------------------------------------------------------
+
+
+def _one_line_error(capsys: pytest.CaptureFixture[str], argv: list[str]) -> str:
+    rc = main(argv)
+    err = capsys.readouterr().err.strip()
+    assert rc == 2
+    assert len(err.splitlines()) == 1, err
+    return err
+
+
+@pytest.mark.parametrize(("argv", "needle"), [
+    (["bench", "--planner", "astar", "--episodes", "1"], "unknown planner 'astar'"),
+    (["bench", "--planner", "dwa", "--tier", "easy,moon"], "unknown tier 'moon'"),
+    (["bench", "--compare", "dwa,nope"], "unknown planner 'nope'"),
+    (["bench", "--planner", "dwa", "--episodes", "0"], "--episodes must be at least 1"),
+    (["bench", "--planner", "dwa", "--workers", "2", "--ray", "local"], "not both"),
+    (["bench"], "give --planner NAME or --compare"),
+    (["bench", "--planner", "rl", "--model", "/nonexistent/policy.onnx"], "does not exist"),
+    (["bench", "--planner", "dwa", "--model", "x.onnx"], "say which planner"),
+])
+def test_bench_bad_input_exits_2(capsys: pytest.CaptureFixture[str], argv: list[str],
+                                 needle: str) -> None:
+    assert needle in _one_line_error(capsys, argv)
+
+
+def test_untrained_learned_planner_is_named(capsys: pytest.CaptureFixture[str],
+                                           robot: RobotSpec, tmp_path: Path) -> None:
+    pytest.importorskip("nav_policy.planners")
+    from nav_policy.bench.runner import default_factory
+    from nav_policy.errors import NavPolicyError
+
+    try:
+        default_factory(PlannerSpec("rl"), robot, 0)
+    except NavPolicyError:
+        pass
+    else:
+        pytest.skip("an rl model is installed")
+    err = _one_line_error(capsys, ["bench", "--planner", "rl", "--tier", "easy", "--episodes",
+                                   "1", "--out", str(tmp_path)])
+    assert err.startswith("nav-policy bench: planner 'rl'")
+
+
+def test_bench_json_stdout_and_report_files(tmp_path: Path) -> None:
+    """A fresh process (PyBullet prints its banner there): stdout is exactly one JSON object."""
+    pytest.importorskip("nav_policy.planners.dwa")
+    out = tmp_path / "report"
+    proc = subprocess.run(
+        [sys.executable, "-m", "nav_policy.cli", "bench", "--planner", "dwa", "--tier", "easy",
+         "--episodes", "1", "--seed", "0", "--workers", "1", "--json", "-", "--out", str(out)],
+        capture_output=True, text=True, timeout=120, check=False)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    payload = json.loads(proc.stdout)
+    for key in ("success_rate", "collision_rate", "timeout_rate", "spl", "barn_score",
+                "compute_us_p50", "compute_us_p99", "barn_v_ref", "mean_time_s",
+                "min_clearance", "smoothness_deg", "sharp_turns", "velocity_jerk"):
+        assert key in payload
+    assert payload["planner"] == "dwa" and payload["episodes"] == 1 and payload["seed"] == 0
+    assert payload["per_episode"][0]["world_seed"] == 1904807970
+    assert "pybullet build time" in proc.stderr  # the banner went to stderr
+    for name in ("episodes.csv", "summary.md", "results.json", "success_by_tier.png",
+                 "trajectories/easy_000.png"):
+        assert (out / name).is_file(), name
+    assert (out / "episodes.csv").read_text().splitlines()[0].startswith("planner,tier,index")
