@@ -27,21 +27,33 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-a
 def run_train(args: argparse.Namespace) -> int:
     from nav_policy.errors import ConfigError
 
-    if args.kind != "local":
-        raise ConfigError(f"train {args.kind} is not built yet (only 'local' is available)")
-    from nav_policy.training.local_rl import train_local
-
     overrides = {"total_steps": args.total_steps} if args.total_steps else None
-    run = train_local(args.config, args.resume, args.runs, overrides)
+    if args.kind == "dpp":
+        from nav_policy.deception.train import train_dpp
+
+        run = train_dpp(args.config, args.resume, args.runs, overrides)
+    elif args.kind == "local":
+        from nav_policy.training.local_rl import train_local
+
+        run = train_local(args.config, args.resume, args.runs, overrides)
+    else:
+        raise ConfigError(f"train {args.kind} is not built yet (available: local, dpp)")
     print(f"run directory: {run}", file=sys.stderr)
     return 0
 
 
 def run_export(args: argparse.Namespace) -> int:
-    from nav_policy.export.onnx_export import export_run
+    from nav_policy.training.rundir import read_meta
 
-    report = export_run(args.run_dir, args.out, checkpoint=args.checkpoint,
-                        parity_samples=args.parity_samples)
+    if read_meta(args.run_dir).get("kind") == "dpp":
+        from nav_policy.deception.export import export_run as export_dpp
+
+        report = export_dpp(args.run_dir, args.out, checkpoint=args.checkpoint)
+    else:
+        from nav_policy.export.onnx_export import export_run
+
+        report = export_run(args.run_dir, args.out, checkpoint=args.checkpoint,
+                            parity_samples=args.parity_samples)
     print(f"wrote {args.out} (parity max abs diff {report['parity_max_abs_diff']:.2e} on "
           f"{report['parity_samples']} observations)", file=sys.stderr)
     return 0
