@@ -63,6 +63,7 @@ class BaseNavEnv(gym.Env[np.ndarray, np.ndarray]):
             raise ConfigError("tier_weights must be non-negative with a positive sum")
         self.tiers, self.tier_p = tiers, w / w.sum()
         self.fixed_world = load_world(world) if isinstance(world, (str, Path)) else world
+        self._fixed_maps: WorldMaps | None = None
         if render_mode is not None and render_mode not in self.metadata["render_modes"]:
             raise ConfigError(f"render_mode {render_mode!r} not supported (rgb_array only)")
         self.render_mode = render_mode
@@ -96,7 +97,9 @@ class BaseNavEnv(gym.Env[np.ndarray, np.ndarray]):
             world = load_world(world) if isinstance(world, (str, Path)) else world
             return world, analyse_world(world, r)
         if self.fixed_world is not None and "tier" not in options:
-            return self.fixed_world, analyse_world(self.fixed_world, r)
+            if self._fixed_maps is None:  # same world every episode: analyse it once
+                self._fixed_maps = analyse_world(self.fixed_world, r)
+            return self.fixed_world, self._fixed_maps
         tier = options.get("tier") or self.tiers[int(self.np_random.choice(len(self.tiers),
                                                                            p=self.tier_p))]
         seed = options.get("world_seed")

@@ -91,9 +91,22 @@ def _outline(ob: Obstacle, step: float = 0.05) -> np.ndarray:
     for k in range(4):
         a, b = v[k], v[(k + 1) % 4]
         n = max(1, int(np.hypot(*(b - a)) / step))
-        t = np.linspace(0, 1, n, endpoint=False)[1:, None]
-        pts.append(a + t * (b - a))
+        if n > 1:  # n == 1 adds no point between the vertices
+            t = np.linspace(0, 1, n, endpoint=False)[1:, None]
+            pts.append(a + t * (b - a))
     return np.concatenate(pts)
+
+
+def _boxes_overlap(va: np.ndarray, vb: np.ndarray) -> bool:
+    """Separating-axis test of two rectangles given by their vertices (touching counts)."""
+    for poly in (va, vb):
+        for k in range(2):
+            edge = poly[k + 1] - poly[k]
+            axis = np.array([-edge[1], edge[0]])
+            pa, pb = va @ axis, vb @ axis
+            if pa.max() < pb.min() or pb.max() < pa.min():
+                return False
+    return True
 
 
 def gap(a: Obstacle, b: Obstacle) -> float:
@@ -105,8 +118,12 @@ def gap(a: Obstacle, b: Obstacle) -> float:
         a, b = b, a
     if isinstance(b, Cylinder):  # a is a box
         return max(0.0, float(a.distance(np.array(b.center[0]), np.array(b.center[1]))) - b.radius)
-    pa, pb = _outline(a), _outline(b)
-    return float(min(b.distance(pa[:, 0], pa[:, 1]).min(), a.distance(pb[:, 0], pb[:, 1]).min()))
+    # Two boxes: 0 if they overlap, else the distance is reached at a vertex of one of them.
+    assert isinstance(a, Box) and isinstance(b, Box)
+    va, vb = _vertices(a), _vertices(b)
+    if _boxes_overlap(va, vb):
+        return 0.0
+    return float(min(b.distance(va[:, 0], va[:, 1]).min(), a.distance(vb[:, 0], vb[:, 1]).min()))
 
 
 def _random_obstacle(cfg: TierConfig, rng: np.random.Generator) -> Obstacle:

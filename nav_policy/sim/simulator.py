@@ -70,6 +70,7 @@ class Simulator:
         self._obstacle_ids: set[int] = set()
         self._moving_ids: list[int] = []
         self._wheels: list[int] = []
+        self._base_z = 0.0
         angles = self.lidar.angle_min + self.lidar.angle_increment * np.arange(self.lidar.beams)
         self.beam_angles = angles.astype(np.float64)
         self.reset_state()
@@ -123,6 +124,9 @@ class Simulator:
         names = {p.getJointInfo(self._robot_id, j, physicsClientId=cid)[1].decode(): j
                  for j in range(p.getNumJoints(self._robot_id, physicsClientId=cid))}
         self._wheels = [names["left_wheel_joint"], names["right_wheel_joint"]]
+        # PyBullet places and reports the base by its centre of mass; this keeps base_link on
+        # the ground (inertial origin z above it) instead of sunk into the plane.
+        self._base_z = float(p.getDynamicsInfo(self._robot_id, -1, physicsClientId=cid)[3][2])
         for link in (names.get("front_caster_joint"), names.get("rear_caster_joint")):
             if link is not None:
                 p.changeDynamics(self._robot_id, link, lateralFriction=0.0, rollingFriction=0.0,
@@ -162,7 +166,7 @@ class Simulator:
     # ---- stepping ---------------------------------------------------------------------------
     def _place_robot(self) -> None:
         x, y, yaw = self.pose
-        p.resetBasePositionAndOrientation(self._robot_id, [x, y, 0.0],
+        p.resetBasePositionAndOrientation(self._robot_id, [x, y, self._base_z],
                                           p.getQuaternionFromEuler([0, 0, yaw]),
                                           physicsClientId=self.client)
         if self.motion_mode == "physics":
@@ -179,14 +183,13 @@ class Simulator:
 
     def _limit(self, v_cmd: float, w_cmd: float) -> tuple[float, float]:
         r = self.robot
-        v_cmd = float(np.clip(v_cmd, -r.v_max, r.v_max))
-        w_cmd = float(np.clip(w_cmd, -r.w_max, r.w_max))
+        v_cmd = _clip(float(v_cmd), r.v_max)
+        w_cmd = _clip(float(w_cmd), r.w_max)
         if self.actuation_noise > 0:
             v_cmd *= 1.0 + self.actuation_noise * float(self.rng.standard_normal())
             w_cmd *= 1.0 + self.actuation_noise * float(self.rng.standard_normal())
-        dv, dw = r.acc_v * self.dt, r.acc_w * self.dt
-        v = self.v + float(np.clip(v_cmd - self.v, -dv, dv))
-        w = self.w + float(np.clip(w_cmd - self.w, -dw, dw))
+        v = self.v + _clip(v_cmd - self.v, r.acc_v * self.dt)
+        w = self.w + _clip(w_cmd - self.w, r.acc_w * self.dt)
         return v, w
 
     def step(self, v_cmd: float, w_cmd: float) -> bool:
@@ -235,9 +238,10 @@ class Simulator:
         self.odom_pose = _integrate(self.odom_pose, v, w, self.dt)
 
     def _in_collision(self) -> bool:
+        # Both modes: contacts for the current poses. In physics mode the contacts left by the
+        # last substep predate the moving obstacles' update for this control step.
         cid = self.client
-        if self.motion_mode == "kinematic":
-            p.performCollisionDetection(physicsClientId=cid)
+        p.performCollisionDetection(physicsClientId=cid)
         for c in p.getContactPoints(bodyA=self._robot_id, physicsClientId=cid):
             if c[2] in self._obstacle_ids and c[8] <= 1e-3:
                 return True
@@ -250,10 +254,12 @@ class Simulator:
         x, y, yaw = self.pose
         a = yaw + self.beam_angles
         z = lid.height
-        frm = np.column_stack([np.full_like(a, x), np.full_like(a, y), np.full_like(a, z)])
-        to = np.column_stack([x + lid.range_max * np.cos(a), y + lid.range_max * np.sin(a),
-                              np.full_like(a, z)])
-        hits = p.rayTestBatch(frm.tolist(), to.tolist(), numThreads=1, physicsClientId=self.client)
+        to = np.empty((a.size, 3))
+        to[:, 0] = x + lid.range_max * np.cos(a)
+        to[:, 1] = y + lid.range_max * np.sin(a)
+        to[:, 2] = z
+        frm = [[float(x), float(y), z]] * a.size  # every beam starts at the scanner
+        hits = p.rayTestBatch(frm, to.tolist(), numThreads=1, physicsClientId=self.client)
         frac = np.fromiter((h[2] if h[0] >= 0 else 2.0 for h in hits), dtype=np.float64,
                            count=len(hits))
         ranges = frac * lid.range_max
@@ -298,6 +304,11 @@ class Simulator:
         z = cam.far * cam.near / (cam.far - (cam.far - cam.near) * d)
         z[d >= 1.0 - 1e-7] = np.inf
         return z.astype(np.float32)
+
+
+def _clip(value: float, limit: float) -> float:
+    """value clipped to [-limit, limit] (np.clip's result for finite floats, without its cost)."""
+    return min(max(value, -limit), limit)
 
 
 def _integrate(pose: np.ndarray, v: float, w: float, dt: float) -> np.ndarray:

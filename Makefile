@@ -1,0 +1,50 @@
+# nav_policy developer entry points. Each target creates .venv and installs on first use;
+# the install re-runs when setup.py changes (stamp file inside the venv).
+#
+#   make demo    end-to-end demo, headless (sim + ROS nodes + instruction)
+#   make test    the pytest suite
+#   make bench   speed benchmarks (see docs/BENCHMARKS.md)
+#   make lint    ruff
+
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.stamp-install
+# torch first and pinned: an unpinned torch (or one pulled in by another package) would fetch a
+# multi-GB CUDA build; 2.13.0 resolves to the CPU build available locally.
+TORCH ?= torch==2.13.0
+EXTRAS ?= ros,dev,dist
+# an explicit rule set, so `make lint` means the same whatever ruff's defaults are
+RUFF_RULES ?= E4,E7,E9,F,I,B,UP
+
+.PHONY: all demo test bench lint venv clean-venv
+
+all: test
+
+venv: $(STAMP)
+
+$(PY):
+	$(PYTHON) -m venv $(VENV)
+
+$(STAMP): setup.py | $(PY)
+	$(PY) -m pip install '$(TORCH)'
+	$(PY) -m pip install -e '.[$(EXTRAS)]'
+	touch $@
+
+demo: $(STAMP)
+	$(VENV)/bin/nav-policy demo --headless
+
+# every test process talks ROS on this machine only (test/conftest.py also gives each its own
+# ROS_DOMAIN_ID)
+test: export ROS_AUTOMATIC_DISCOVERY_RANGE = LOCALHOST
+test: $(STAMP)
+	$(PY) -m pytest -q -p no:cacheprovider test/
+
+bench: $(STAMP)
+	$(PY) -m nav_policy.sim.speed
+
+lint: $(STAMP)
+	$(VENV)/bin/ruff check --select $(RUFF_RULES) --ignore B905 nav_policy test
+
+clean-venv:
+	rm -rf $(VENV)

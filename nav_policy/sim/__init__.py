@@ -1,0 +1,1 @@
+"""PyBullet simulation: worlds, generator, grid maps, robot, simulator, rendering, speed benchmark."""

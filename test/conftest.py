@@ -1,0 +1,79 @@
+"""Shared pytest setup: ROS isolation per process, headless plotting, small fixtures.
+
+Environment variables are set at import time, before any test module imports rclpy or
+matplotlib, so every pytest process (and each pytest-xdist worker) gets its own ROS domain and
+never talks to another process's nodes.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import os
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+DOMAIN_MIN, DOMAIN_MAX = 1, 100
+_domain_lock: int | None = None  # file descriptor held for the life of the process
+
+
+def _claim_ros_domain() -> int:
+    """A ROS_DOMAIN_ID in [1, 100] that no other live pytest process on this machine holds.
+
+    Starts from the pid (so concurrent processes usually pick different ids at once) and takes
+    the first id whose lock file it can flock; the lock is released when the process exits.
+    """
+    global _domain_lock
+    lock_dir = Path(tempfile.gettempdir()) / "nav_policy_ros_domains"
+    lock_dir.mkdir(exist_ok=True)
+    span = DOMAIN_MAX - DOMAIN_MIN + 1
+    first = os.getpid() % span
+    for k in range(span):
+        domain = DOMAIN_MIN + (first + k) % span
+        fd = os.open(lock_dir / f"{domain}.lock", os.O_CREAT | os.O_RDWR, 0o666)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            os.close(fd)
+            continue
+        _domain_lock = fd
+        return domain
+    return DOMAIN_MIN + first  # every id taken: fall back to the pid-derived one
+
+
+os.environ["ROS_DOMAIN_ID"] = str(_claim_ros_domain())
+os.environ["ROS_AUTOMATIC_DISCOVERY_RANGE"] = "LOCALHOST"
+os.environ["MPLBACKEND"] = "Agg"
+
+from nav_policy.sim.robot import RobotSpec, load_robot_spec  # noqa: E402
+from nav_policy.sim.world import Box, Cylinder, MovingObstacle, World  # noqa: E402
+
+
+@pytest.fixture(scope="session")
+def robot() -> RobotSpec:
+    """The reference robot from config/robot.yaml and sim/robots/diffbot.urdf."""
+    return load_robot_spec()
+
+
+@pytest.fixture()
+def tiny_world() -> World:
+    """A 6 x 4 m arena: a box and a cylinder between start (left) and goal (right)."""
+    return World(
+        name="tiny",
+        size=(6.0, 4.0),
+        obstacles=(
+            Box(center=(0.0, 0.8), size=(0.6, 1.2), yaw=0.3),
+            Cylinder(center=(0.5, -1.0), radius=0.3),
+        ),
+        moving=(MovingObstacle(radius=0.2, speed=0.3, waypoints=((1.5, -1.5), (1.5, 1.5))),),
+        start=(-2.2, 0.0, 0.0),
+        goal=(2.2, 0.0),
+    )
+
+
+@pytest.fixture()
+def tmp_yaml(tmp_path: Path) -> Iterator[Path]:
+    """A path for a world file inside the test's temporary folder."""
+    yield tmp_path / "world.yaml"
