@@ -93,6 +93,7 @@ def export_run(run_dir: str | Path, out: str | Path, checkpoint: str = "best",
         model_file = ck[-1]
         norm_file = model_file.with_name(f"{model_file.stem}_vecnormalize.pkl")
         best_step = int(model_file.stem.split("_")[1])
+    best_step += int(meta.get("init_from_steps", 0))  # staged runs count all their steps
     algo = PPO if cfg.algo == "ppo" else SAC
     model = algo.load(model_file, device="cpu")
     norm = _load_norm(norm_file)

@@ -64,6 +64,10 @@ class TrainLocalConfig(BaseModel):
     net_arch: list[int] = [256, 256]
     activation: Literal["tanh", "relu", "elu"] = "tanh"
     checkpoint_every_steps: int = Field(default=50_000, gt=0)
+    init_from: str | None = Field(
+        default=None, description="checkpoint .zip (with its _vecnormalize.pkl beside it) whose "
+        "weights and normalisation start this run: staged training, e.g. a fine-tune with a "
+        "stricter reward; the hyperparameters of this config apply")
     env: dict[str, Any] = {}
     curriculum: list[CurriculumStage] = [CurriculumStage(start_step=0, tiers={"medium": 1.0})]
     ppo: PPOConfig = PPOConfig()

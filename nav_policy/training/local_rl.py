@@ -175,6 +175,33 @@ def _latest_checkpoint(run: Path) -> tuple[Path, Path, int] | None:
     return best
 
 
+def _init_from(cfg: TrainLocalConfig, venv: Any, run: Path) -> tuple[Any, Any]:
+    """A new run starting from another run's checkpoint, with this config's hyperparameters."""
+    from stable_baselines3 import PPO, SAC
+    from stable_baselines3.common.vec_env import VecNormalize
+
+    src = Path(str(cfg.init_from))
+    norm = src.with_name(f"{src.stem}_vecnormalize.pkl")
+    if src.name == "best_model.zip":
+        norm = src.with_name("best_vecnormalize.pkl")
+    if not src.is_file() or not norm.is_file():
+        raise ConfigError(f"init_from: {src} or its normalisation {norm.name} not found")
+    venv = VecNormalize.load(str(norm), venv)
+    venv.training, venv.norm_reward = True, True
+    algo = PPO if cfg.algo == "ppo" else SAC
+    hp = cfg.ppo.model_dump() if cfg.algo == "ppo" else cfg.sac.model_dump()
+    lr = float(hp["learning_rate"])
+    custom = {**hp, "learning_rate": lr, "lr_schedule": lambda _: lr}
+    if cfg.algo == "ppo":
+        clip = float(hp["clip_range"])
+        custom["clip_range"] = lambda _: clip
+    model = algo.load(src, env=venv, device="cpu", custom_objects=custom,
+                      tensorboard_log=str(run / "tb"), seed=cfg.seed)
+    write_meta(run, init_from=str(src), init_from_steps=int(model.num_timesteps))
+    print(f"initialised from {src} ({model.num_timesteps} steps)", file=sys.stderr)
+    return model, venv
+
+
 def train_local(config: str | Path | None = None, resume: str | Path | None = None,
                 runs_root: str | Path = "runs", overrides: dict[str, Any] | None = None) -> Path:
     """Train (or resume) a local planner; returns the run directory."""
@@ -207,6 +234,8 @@ def train_local(config: str | Path | None = None, resume: str | Path | None = No
         algo = PPO if cfg.algo == "ppo" else SAC
         model = algo.load(model_file, env=venv, device="cpu")
         print(f"resuming {run} from step {start_step}", file=sys.stderr)
+    elif cfg.init_from:
+        model, venv = _init_from(cfg, venv, run)
     else:
         venv = VecNormalize(venv, norm_obs=True, norm_reward=True, clip_obs=10.0,
                             gamma=cfg.ppo.gamma)
