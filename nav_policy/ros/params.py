@@ -1,0 +1,321 @@
+"""Parameter specs of the nav_policy nodes: one table per node, checked without ROS 2.
+
+Each ParamSpec carries the default, a description, a range or a set of choices, and whether
+it may change at runtime. The nodes declare them with ParameterDescriptor (declare()), the
+same specs check values at start-up and in the on-set-parameters callback, and
+config/nav_policy.yaml holds exactly these keys under `node_name: ros__parameters:`.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from nav_policy.errors import ConfigError
+
+Value = bool | int | float | str
+
+PLANNER_CHOICES = ("rl", "ebm", "dwa", "mppi")
+TIER_CHOICES = ("easy", "medium", "hard", "dynamic")
+
+
+@dataclass(frozen=True)
+class ParamSpec:
+    """One parameter: its type is the type of `default`."""
+
+    name: str
+    default: Value
+    description: str
+    low: float | None = None
+    high: float | None = None
+    choices: tuple[str, ...] = ()
+    read_only: bool = False
+
+    @property
+    def kind(self) -> type:
+        return type(self.default)
+
+    def coerce(self, value: Any) -> Any:
+        """YAML writes 20 for 20.0: an int becomes a float for a float parameter."""
+        if self.kind is float and isinstance(value, int) and not isinstance(value, bool):
+            return float(value)
+        return value
+
+    def check(self, value: Any) -> str | None:
+        """Why `value` is not acceptable, or None."""
+        value = self.coerce(value)
+        kind: Any = self.kind
+        if type(value) is not kind:
+            return (f"parameter {self.name} must be {self.kind.__name__}, "
+                    f"got {type(value).__name__} {value!r}")
+        if self.kind is float and not math.isfinite(float(value)):
+            return f"parameter {self.name} must be finite, got {value}"
+        number = float(value) if self.kind in (int, float) else 0.0
+        if (self.low is not None and number < self.low
+                or self.high is not None and number > self.high):
+            return f"parameter {self.name}={value} is out of range [{self.low}, {self.high}]"
+        if self.choices and value not in self.choices:
+            return f"parameter {self.name}={value!r} must be one of {', '.join(self.choices)}"
+        return None
+
+
+def _f(name: str, default: float, low: float, high: float, description: str,
+       read_only: bool = False) -> ParamSpec:
+    return ParamSpec(name, float(default), description, float(low), float(high),
+                     read_only=read_only)
+
+
+LOCAL_PLANNER: tuple[ParamSpec, ...] = (
+    ParamSpec("planner", "rl", "local planner: a learned ONNX policy (rl, ebm) or a classical "
+              "baseline (dwa, mppi)", choices=PLANNER_CHOICES, read_only=True),
+    ParamSpec("model", "", "ONNX model file for planner rl or ebm; empty = the shipped "
+              "models/local_<planner>.onnx", read_only=True),
+    ParamSpec("robot_config", "", "robot YAML (limits, lidar, footprint); empty = the shipped "
+              "config/robot.yaml", read_only=True),
+    ParamSpec("autostart", True, "configure and activate at start-up; false = wait for a "
+              "lifecycle manager", read_only=True),
+    _f("control_rate", 20.0, 1.0, 50.0, "control timer rate (Hz): safety layer and watchdog run "
+       "on every tick; a learned policy runs at its model's control_hz", read_only=True),
+    ParamSpec("control_trigger", "timer", "timer: tick at control_rate; scan: tick on every "
+              "scan (the timer still enforces the watchdog)", choices=("timer", "scan"),
+              read_only=True),
+    ParamSpec("cmd_vel_stamped", False, "publish geometry_msgs/TwistStamped instead of Twist",
+              read_only=True),
+    ParamSpec("base_frame", "base_link", "frame_id of TwistStamped commands", read_only=True),
+    _f("watchdog_timeout", 0.25, 0.02, 5.0, "scan or odom older than this (s) -> zero velocity"),
+    _f("goal_tolerance", 0.25, 0.01, 5.0, "goal reached within this distance (m)"),
+    _f("lookahead_distance", 1.5, 0.2, 10.0, "carrot distance (m) along a received plan"),
+    _f("footprint_radius", 0.0, 0.0, 2.0, "robot radius (m) for the safety zones; 0 = from the "
+       "robot URDF"),
+    _f("stop_margin", 0.10, 0.0, 2.0, "stop zone: obstacle within radius + this (m) in the "
+       "direction of motion -> zero linear velocity"),
+    _f("slow_margin", 0.25, 0.0, 3.0, "slow zone: obstacle within radius + this (m) in the "
+       "direction of motion -> linear velocity x slow_factor"),
+    _f("lateral_margin", 0.05, 0.0, 1.0, "half-width of the zones beyond the radius (m)"),
+    _f("slow_factor", 0.5, 0.0, 1.0, "linear velocity scale inside the slow zone"),
+    _f("max_vel_x", 0.5, 0.0, 5.0, "linear velocity limit (m/s)"),
+    _f("min_vel_x", 0.0, -5.0, 0.0, "lowest linear velocity (m/s); negative allows reversing"),
+    _f("max_vel_theta", 2.0, 0.0, 10.0, "angular velocity limit (rad/s)"),
+    _f("acc_lim_x", 2.5, 0.01, 20.0, "linear acceleration limit (m/s^2)"),
+    _f("acc_lim_theta", 3.2, 0.01, 50.0, "angular acceleration limit (rad/s^2)"),
+    _f("max_invalid_fraction", 0.5, 0.0, 1.0, "scans with more NaN/-inf/below-range_min beams "
+       "than this fraction -> zero velocity"),
+    _f("diagnostics_period", 1.0, 0.1, 60.0, "~/diagnostics publishing period (s)"),
+    ParamSpec("publish_timing", False, "publish ~/timing per tick (scan stamp, evaluated, "
+              "compute s) for latency_bench", read_only=True),
+)
+
+SIM_BRIDGE: tuple[ParamSpec, ...] = (
+    ParamSpec("world", "", "world YAML; empty = generate from tier and seed", read_only=True),
+    ParamSpec("tier", "easy", "generated world tier (when world is empty)",
+              choices=TIER_CHOICES, read_only=True),
+    ParamSpec("seed", 0, "generated world seed (when world is empty)", 0, 2**31 - 1,
+              read_only=True),
+    ParamSpec("robot_config", "", "robot YAML; empty = the shipped config/robot.yaml",
+              read_only=True),
+    _f("rate", 20.0, 1.0, 100.0, "simulation step and scan/odom/imu/clock rate (Hz)",
+       read_only=True),
+    _f("camera_rate", 10.0, 0.0, 60.0, "depth image rate (Hz); 0 = no depth camera",
+       read_only=True),
+    ParamSpec("cmd_vel_stamped", False, "subscribe geometry_msgs/TwistStamped on cmd_vel",
+              read_only=True),
+    _f("cmd_vel_timeout", 0.5, 0.05, 10.0, "no cmd_vel for this long (s, wall) -> stop"),
+    ParamSpec("publish_clock", True, "publish /clock (sim time) for use_sim_time nodes",
+              read_only=True),
+    ParamSpec("publish_goal", True, "publish the world's goal on goal_pose at start, after a "
+              "reset and to each new subscriber"),
+    ParamSpec("odom_frame", "odom", "odometry frame id", read_only=True),
+    ParamSpec("base_frame", "base_link", "robot frame id", read_only=True),
+    ParamSpec("scan_frame", "base_scan", "lidar frame id", read_only=True),
+    ParamSpec("camera_frame", "camera_depth_optical_frame", "depth camera optical frame id",
+              read_only=True),
+)
+
+SENSOR_FUSION: tuple[ParamSpec, ...] = (
+    ParamSpec("use_depth", True, "merge the depth camera's virtual scan into scan_fused"),
+    _f("depth_min_height", 0.03, -1.0, 3.0, "lowest point (m above base_link) kept from depth; "
+       "below is floor"),
+    _f("depth_max_height", 0.6, 0.0, 5.0, "highest point (m above base_link) kept from depth"),
+    _f("camera_x", 0.15, -5.0, 5.0, "camera position in base_link (m), looking along +x, level",
+       read_only=True),
+    _f("camera_y", 0.0, -5.0, 5.0, "camera position in base_link (m)", read_only=True),
+    _f("camera_z", 0.12, 0.0, 5.0, "camera height in base_link (m)", read_only=True),
+    ParamSpec("depth_stride", 1, "use every n-th depth pixel in both axes", 1, 16),
+    _f("max_time_offset", 0.15, 0.001, 5.0, "depth (or IMU) stamped more than this (s) away "
+       "from the scan (or odom) -> lidar (or wheel odometry) only, flagged"),
+    _f("alpha", 0.98, 0.0, 1.0, "complementary filter weight of the IMU-integrated heading"),
+    ParamSpec("odom_frame", "odom", "frame id of odom_fused", read_only=True),
+    ParamSpec("base_frame", "base_link", "child frame id of odom_fused", read_only=True),
+    _f("diagnostics_period", 1.0, 0.1, 60.0, "~/diagnostics publishing period (s)"),
+)
+
+
+def _local_planner_cross(v: Mapping[str, Any]) -> str | None:
+    if v["slow_margin"] < v["stop_margin"]:
+        return (f"slow_margin ({v['slow_margin']}) must be >= stop_margin ({v['stop_margin']})")
+    return None
+
+
+def _sim_bridge_cross(v: Mapping[str, Any]) -> str | None:
+    if v["camera_rate"] > v["rate"]:
+        return f"camera_rate ({v['camera_rate']}) must be <= rate ({v['rate']})"
+    return None
+
+
+def _fusion_cross(v: Mapping[str, Any]) -> str | None:
+    if v["depth_max_height"] <= v["depth_min_height"]:
+        return (f"depth_max_height ({v['depth_max_height']}) must be > depth_min_height "
+                f"({v['depth_min_height']})")
+    return None
+
+
+NODE_PARAMS: dict[str, tuple[ParamSpec, ...]] = {
+    "local_planner_node": LOCAL_PLANNER,
+    "sim_bridge_node": SIM_BRIDGE,
+    "sensor_fusion_node": SENSOR_FUSION,
+}
+CROSS_CHECKS: dict[str, Callable[[Mapping[str, Any]], str | None]] = {
+    "local_planner_node": _local_planner_cross,
+    "sim_bridge_node": _sim_bridge_cross,
+    "sensor_fusion_node": _fusion_cross,
+}
+
+
+def defaults(node: str) -> dict[str, Value]:
+    return {s.name: s.default for s in NODE_PARAMS[node]}
+
+
+def check_values(node: str, values: Mapping[str, Any]) -> str | None:
+    """First problem with a complete or partial set of `node`'s values (defaults fill the rest)."""
+    specs = {s.name: s for s in NODE_PARAMS[node]}
+    for name, value in values.items():
+        if name in ("use_sim_time",):
+            continue
+        spec = specs.get(name)
+        if spec is None:
+            return f"unknown parameter {name} for {node}; known: {', '.join(sorted(specs))}"
+        problem = spec.check(value)
+        if problem:
+            return problem
+    merged = {**defaults(node), **{k: specs[k].coerce(v) for k, v in values.items()
+                                   if k in specs}}
+    return CROSS_CHECKS[node](merged)
+
+
+def load_param_file(path: str | Path) -> dict[str, dict[str, Any]]:
+    """{node_name: {param: value}} from a ROS 2 parameter YAML, checked against the specs.
+
+    Accepts `node:` and `/**/node:` / `/ns/node:` keys (the last path element names the node);
+    nodes this package does not know are kept unchecked (other concerns' nodes).
+    """
+    p = Path(path)
+    try:
+        data = yaml.safe_load(p.read_text())
+    except (OSError, yaml.YAMLError) as exc:
+        raise ConfigError(f"cannot read parameter file {p}: {exc}") from exc
+    if not isinstance(data, dict):
+        raise ConfigError(f"parameter file {p}: expected `node_name: ros__parameters:` mappings")
+    out: dict[str, dict[str, Any]] = {}
+    for key, section in data.items():
+        node = str(key).rstrip("/").split("/")[-1]
+        if not isinstance(section, dict) or not isinstance(section.get("ros__parameters"), dict):
+            raise ConfigError(f"parameter file {p}: {key} needs a ros__parameters: mapping")
+        values = dict(section["ros__parameters"])
+        if node in NODE_PARAMS:
+            problem = check_values(node, values)
+            if problem:
+                raise ConfigError(f"parameter file {p}: {node}: {problem}")
+            specs = {s.name: s for s in NODE_PARAMS[node]}
+            values = {k: specs[k].coerce(v) if k in specs else v for k, v in values.items()}
+        out.setdefault(node, {}).update(values)
+    return out
+
+
+# ---- rclpy glue (imports ROS only when called) ---------------------------------------------
+
+
+def descriptor(spec: ParamSpec) -> Any:
+    """rcl_interfaces ParameterDescriptor for `spec`."""
+    from rcl_interfaces.msg import (
+        FloatingPointRange,
+        IntegerRange,
+        ParameterDescriptor,
+        ParameterType,
+    )
+
+    types = {bool: ParameterType.PARAMETER_BOOL, int: ParameterType.PARAMETER_INTEGER,
+             float: ParameterType.PARAMETER_DOUBLE, str: ParameterType.PARAMETER_STRING}
+    d = ParameterDescriptor(name=spec.name, type=types[spec.kind], description=spec.description,
+                            read_only=spec.read_only)
+    if spec.kind is float and spec.low is not None and spec.high is not None:
+        d.floating_point_range = [FloatingPointRange(from_value=spec.low, to_value=spec.high,
+                                                     step=0.0)]
+    if spec.kind is int and spec.low is not None and spec.high is not None:
+        d.integer_range = [IntegerRange(from_value=int(spec.low), to_value=int(spec.high),
+                                        step=1)]
+    if spec.choices:
+        d.additional_constraints = f"one of: {', '.join(spec.choices)}"
+    return d
+
+
+def overrides(node: str, values: Mapping[str, Any]) -> list[Any]:
+    """rclpy Parameter overrides from plain values (coerced to the specs' types)."""
+    from rclpy.parameter import Parameter
+
+    specs = {s.name: s for s in NODE_PARAMS[node]}
+    return [Parameter(k, value=specs[k].coerce(v) if k in specs else v)
+            for k, v in values.items()]
+
+
+def declare(node: Any, name: str) -> dict[str, Any]:
+    """Declare `name`'s parameters on rclpy `node`; returns their values.
+
+    Raises ConfigError (one line naming the parameter) for a value outside its range, of the
+    wrong type, not among its choices, or failing a cross-parameter check. Registers an
+    on-set-parameters callback that refuses the same at runtime.
+    """
+    from rclpy.exceptions import (
+        InvalidParameterTypeException,
+        InvalidParameterValueException,
+    )
+
+    values: dict[str, Any] = {}
+    for spec in NODE_PARAMS[name]:
+        try:
+            param = node.declare_parameter(spec.name, spec.default, descriptor(spec))
+        except InvalidParameterValueException as exc:
+            reason = str(exc).split("Reason: ", 1)[-1]
+            raise ConfigError(f"parameter {spec.name} rejected: {reason}") from exc
+        except InvalidParameterTypeException as exc:
+            raise ConfigError(f"parameter {spec.name} must be {spec.kind.__name__}: {exc}") \
+                from exc
+        values[spec.name] = param.value
+    problem = check_values(name, values)
+    if problem:
+        raise ConfigError(problem)
+    node.add_on_set_parameters_callback(make_on_set_callback(node, name))
+    return values
+
+
+def make_on_set_callback(node: Any, name: str) -> Callable[[Iterable[Any]], Any]:
+    """add_on_set_parameters_callback body: the specs' checks plus the cross checks."""
+    from rcl_interfaces.msg import SetParametersResult
+
+    specs = {s.name: s for s in NODE_PARAMS[name]}
+
+    def callback(params: Iterable[Any]) -> SetParametersResult:
+        params = list(params)
+        changed = {p.name: p.value for p in params if p.name in specs}
+        current = {k: node.get_parameter(k).value for k in specs}
+        problem = check_values(name, {**current, **changed})
+        if problem:
+            node.get_logger().warning(f"refused parameter change: {problem}")
+            return SetParametersResult(successful=False, reason=problem)
+        return SetParametersResult(successful=True)
+
+    return callback
