@@ -39,6 +39,8 @@ def test_export_parity_and_metadata(exported: tuple[Path, dict]) -> None:
         assert key in props
     assert props["nav_policy.kind"] == "rl"
     assert int(props["trained_steps"]) >= 512
+    card = Path(report["model_card"]).read_text()
+    assert "max abs diff" in card and "seed 0" in card and "Stage 1" in card
 
 
 def test_runtime_outputs_within_action_limits(exported: tuple[Path, dict]) -> None:

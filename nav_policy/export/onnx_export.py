@@ -145,8 +145,12 @@ def export_run(run_dir: str | Path, out: str | Path, checkpoint: str = "best",
         tmp.unlink(missing_ok=True)
         raise ModelError(f"parity check failed: max abs diff {diff:.2e} > {PARITY_TOL:.0e}")
     tmp.replace(out)
-    return {"out": str(out), "parity_max_abs_diff": diff, "parity_samples": len(obs),
-            "trained_steps": best_step, "checkpoint": str(model_file)}
+    report = {"out": str(out), "parity_max_abs_diff": diff, "parity_samples": len(obs),
+              "trained_steps": best_step, "checkpoint": str(model_file), "obs_dim": spec.size}
+    from nav_policy.export.model_card import write_model_card
+
+    report["model_card"] = str(write_model_card(out, run, report))
+    return report
 
 
 def _load_norm(path: Path) -> Any:
