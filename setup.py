@@ -83,6 +83,8 @@ setup(
             "local_planner_node = nav_policy.ros.local_planner_node:main",
             "sim_bridge_node = nav_policy.ros.sim_bridge_node:main",
             "sensor_fusion_node = nav_policy.ros.sensor_fusion_node:main",
+            "instruction_node = nav_policy.ros.instruction_node:main",
+            "mission_executor_node = nav_policy.ros.mission_executor_node:main",
         ],
     },
 )

@@ -1,32 +1,569 @@
-"""`nav-policy demo`: one headless simulated episode with a planner, and a top-down PNG.
+"""`nav-policy demo`: the whole stack end to end on one instruction, with pictures and a bag.
 
-The end-to-end demo (sim + ROS nodes + instruction) replaces this once those parts land.
+    nav-policy demo [--instruction TEXT] [--world FILE] [--landmarks FILE]
+                    [--planner rl|ebm|dwa|mppi] [--composed] [--json FILE|-] [--out DIR]
+    nav-policy demo --episode [--planner P] [--tier T] [--seed S]     one planner episode only
+
+Builds the furnished home (sim/worlds/home.yaml, landmarks config/landmarks_demo.yaml), starts
+sim_bridge_node, local_planner_node, instruction_node and mission_executor_node as separate
+processes over DDS (or, with --composed, in this process on one executor), sends the
+instruction, shows progress on stderr and writes into --out: trajectory.png, metrics.json and
+run.mcap (scan, odom, cmd_vel, mission_status, diagnostics; Foxglove Studio opens it).
+Exit code: 0 when the mission succeeded, 1 when it failed or timed out, 2 on bad input.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import math
+import os
+import signal
+import subprocess
 import sys
+import threading
 import time
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from nav_policy.errors import ConfigError
+
+DEFAULT_INSTRUCTION = ("go past the couch, then go to the kitchen door and wait 2 seconds, "
+                       "then turn left")
+TERMINAL = ("succeeded", "failed", "rejected", "cancelled")
+SCAN_SNAPSHOTS = 4  # lidar drawn at this many instants
+
 
 def add_parsers(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
-    p = sub.add_parser("demo", help="run a simulated episode and write a top-down picture")
-    p.add_argument("--headless", action="store_true", help="no GUI (the default here)")
-    p.add_argument("--planner", default="dwa", help="rl | ebm | dwa | mppi")
+    p = sub.add_parser(
+        "demo", help="end to end: sim + ROS nodes + an instruction; PNG, metrics, MCAP",
+        description="Run the simulator, local planner, instruction and mission executor nodes "
+                    "on one instruction in the furnished home world; write trajectory.png, "
+                    "metrics.json and run.mcap into --out. Exit 1 if the mission fails.")
+    p.add_argument("--instruction", default=DEFAULT_INSTRUCTION, help="what to do (English)")
+    p.add_argument("--world", type=Path, default=None,
+                   help="world YAML (default: the shipped sim/worlds/home.yaml)")
+    p.add_argument("--landmarks", type=Path, default=None,
+                   help="landmark YAML (default: the shipped config/landmarks_demo.yaml)")
+    p.add_argument("--planner", choices=("rl", "ebm", "dwa", "mppi"), default=None,
+                   help="local planner (default: rl if models/local_rl.onnx exists, else dwa)")
     p.add_argument("--model", type=Path, help="ONNX model for rl/ebm (default: models/)")
-    p.add_argument("--tier", default="medium")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--deceptive", action="store_true",
+                   help="route through the deceptive planner (needs deceptive_planner_node)")
+    p.add_argument("--composed", action="store_true",
+                   help="run the nodes in this process (one executor) instead of processes")
+    p.add_argument("--gui", action="store_true", help="PyBullet window (not in this build)")
+    p.add_argument("--headless", action="store_true", help="no GUI (the default)")
+    p.add_argument("--timeout", type=float, default=150.0, help="wall-clock limit (s)")
+    p.add_argument("--embeddings", action="store_true",
+                   help="allow the embedding fallback for paraphrased landmark names (loads "
+                        "the sentence model, ~10 s)")
     p.add_argument("--out", type=Path, default=Path("out/demo"))
-    p.add_argument("--json", metavar="FILE", help="write the summary JSON ('-' = stdout)")
+    p.add_argument("--json", metavar="FILE", help="write the metrics JSON ('-' = stdout)")
+    p.add_argument("--episode", action="store_true",
+                   help="only one planner episode in a generated world (no ROS)")
+    p.add_argument("--tier", default="medium", help="--episode: world tier")
+    p.add_argument("--seed", type=int, default=0, help="--episode: world seed")
     p.set_defaults(func=run_demo)
+
+
+# ---- choices ---------------------------------------------------------------------------------
+
+
+def default_planner() -> str:
+    """rl when the shipped policy exists, else the dwa baseline."""
+    from nav_policy.paths import model_path
+
+    return "rl" if model_path("local_rl.onnx").is_file() else "dwa"
+
+
+def resolve_inputs(args: argparse.Namespace) -> tuple[Path, Path, str]:
+    """(world, landmarks, planner), checked; ConfigError (exit 2) on a bad one."""
+    from nav_policy.instruct import load_landmarks
+    from nav_policy.paths import config_path, sim_path
+    from nav_policy.sim.world import load_world
+
+    world = args.world or sim_path("worlds/home.yaml")
+    landmarks = args.landmarks or config_path("landmarks_demo.yaml")
+    load_world(world)
+    load_landmarks(landmarks)
+    planner = args.planner or default_planner()
+    if args.deceptive:
+        raise ConfigError("--deceptive needs deceptive_planner_node, which this build does not "
+                          "ship yet")
+    return Path(world).resolve(), Path(landmarks).resolve(), planner
+
+
+def node_params(world: Path, landmarks: Path, planner: str, model: Path | None,
+                embeddings: bool) -> dict[str, dict[str, Any]]:
+    """Per-node parameter values of the demo."""
+    # a short carrot keeps the planner on the executor's grid route around furniture corners
+    planner_p: dict[str, Any] = {"planner": planner, "lookahead_distance": 0.8}
+    if model is not None:
+        planner_p["model"] = str(model.resolve())
+    return {
+        "sim_bridge_node": {"world": str(world), "publish_goal": False, "camera_rate": 0.0},
+        "local_planner_node": planner_p,
+        "instruction_node": {"landmarks": str(landmarks), "use_embeddings": embeddings},
+        "mission_executor_node": {"landmarks": str(landmarks), "world": str(world)},
+    }
+
+
+# ---- running the nodes -------------------------------------------------------------------------
+
+NODE_COMMANDS = {
+    "sim_bridge_node": ["-m", "nav_policy.ros.sim_bridge_node"],
+    "local_planner_node": ["-m", "nav_policy.ros.local_planner_node"],
+    "instruction_node": ["-m", "nav_policy.ros.instruction_node"],
+    "mission_executor_node": ["-m", "nav_policy.ros.mission_executor_node"],
+}
+
+
+def ros_args(values: dict[str, Any]) -> list[str]:
+    out = ["--ros-args"]
+    for k, v in values.items():
+        text = ("true" if v else "false") if isinstance(v, bool) else str(v)
+        out += ["-p", f"{k}:={text}"]
+    return out
+
+
+def ros_environment() -> dict[str, str]:
+    env = dict(os.environ)
+    env.setdefault("ROS_AUTOMATIC_DISCOVERY_RANGE", "LOCALHOST")
+    env.setdefault("RMW_IMPLEMENTATION", "rmw_fastrtps_cpp")
+    env.setdefault("ROS_DOMAIN_ID", str(1 + os.getpid() % 100))
+    env["PYTHONUNBUFFERED"] = "1"
+    return env
+
+
+class Processes:
+    """The nodes as child processes; logs in the output folder."""
+
+    def __init__(self, params: dict[str, dict[str, Any]], log_dir: Path) -> None:
+        self.procs: dict[str, subprocess.Popen[bytes]] = {}
+        env = ros_environment()
+        for name, values in params.items():
+            log = (log_dir / f"{name}.log").open("wb")
+            argv = [sys.executable, *NODE_COMMANDS[name], *ros_args(values)]
+            self.procs[name] = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT,
+                                                stdin=subprocess.DEVNULL, env=env)
+
+    def dead(self) -> str | None:
+        for name, p in self.procs.items():
+            if p.poll() is not None:
+                return f"{name} exited with code {p.returncode}"
+        return None
+
+    def stop(self) -> None:
+        for p in self.procs.values():
+            if p.poll() is None:
+                p.send_signal(signal.SIGINT)
+        for p in self.procs.values():
+            try:
+                p.wait(10)
+            except subprocess.TimeoutExpired:
+                p.kill()
+                p.wait(5)
+
+
+class Composed:
+    """The nodes in this process, on a MultiThreadedExecutor in a background thread."""
+
+    def __init__(self, params: dict[str, dict[str, Any]]) -> None:
+        from rclpy.executors import MultiThreadedExecutor
+
+        from nav_policy.ros.instruction_node import InstructionNode
+        from nav_policy.ros.local_planner_node import LocalPlannerNode
+        from nav_policy.ros.mission_executor_node import MissionExecutorNode
+        from nav_policy.ros.params import overrides
+        from nav_policy.ros.sim_bridge_node import SimBridgeNode
+
+        def plain(values: dict[str, Any]) -> list[Any]:
+            from rclpy.parameter import Parameter
+
+            return [Parameter(k, value=v) for k, v in values.items()]
+
+        self.nodes: list[Any] = [
+            SimBridgeNode(parameter_overrides=overrides("sim_bridge_node",
+                                                         params["sim_bridge_node"])),
+            LocalPlannerNode(parameter_overrides=overrides("local_planner_node",
+                                                           params["local_planner_node"])),
+            InstructionNode(parameter_overrides=plain(params["instruction_node"])),
+            MissionExecutorNode(parameter_overrides=plain(params["mission_executor_node"])),
+        ]
+        self.nodes[1].autostart_up()
+        self.executor = MultiThreadedExecutor(num_threads=4)
+        for n in self.nodes:
+            self.executor.add_node(n)
+        self.thread = threading.Thread(target=self.executor.spin, daemon=True)
+        self.thread.start()
+
+    def dead(self) -> str | None:
+        return None if self.thread.is_alive() else "the composed executor stopped"
+
+    def stop(self) -> None:
+        self.nodes[1].stop_motion()
+        self.executor.shutdown(timeout_sec=5.0)
+        for n in self.nodes:
+            n.destroy_node()
+
+
+# ---- watching the run --------------------------------------------------------------------------
+
+
+@dataclass
+class Record:
+    """What the monitor saw (sim time from the odometry stamps)."""
+
+    poses: list[tuple[float, float, float, float]] = field(default_factory=list)  # t, x, y, yaw
+    speeds: list[float] = field(default_factory=list)
+    scans: list[tuple[float, list[float], float, float]] = field(default_factory=list)
+    status: list[dict[str, Any]] = field(default_factory=list)
+    sim_status: dict[str, Any] = field(default_factory=dict)
+    diagnostics: dict[str, Any] = field(default_factory=dict)
+    mission: dict[str, Any] | None = None
+
+
+class Monitor:
+    """A node in the demo process: records topics (MCAP + memory) and sends the instruction."""
+
+    def __init__(self, context: Any, bag: Any) -> None:
+        from geometry_msgs.msg import Twist
+        from nav_msgs.msg import Odometry
+        from rclpy.executors import SingleThreadedExecutor
+        from rclpy.node import Node
+        from sensor_msgs.msg import LaserScan
+        from std_msgs.msg import String
+
+        from nav_policy.ros import msgs
+
+        self.rec = Record()
+        self.bag = bag
+        self.lock = threading.Lock()
+        self.node = Node("nav_policy_demo", context=context)
+        n = self.node
+        self.instruction_pub = n.create_publisher(String, "instruction", msgs.COMMAND_QOS)
+        n.create_subscription(Odometry, "odom", self._on_odom, msgs.SENSOR_QOS)
+        n.create_subscription(LaserScan, "scan", self._on_scan, msgs.SENSOR_QOS)
+        n.create_subscription(Twist, "cmd_vel", self._on_cmd, msgs.COMMAND_QOS)
+        n.create_subscription(String, "mission_status", self._on_status, msgs.COMMAND_QOS)
+        n.create_subscription(String, "mission", self._on_mission, msgs.COMMAND_QOS)
+        n.create_subscription(String, "local_planner_node/diagnostics", self._on_diag, 10)
+        n.create_subscription(String, "sim_bridge_node/status", self._on_sim, 10)
+        self.executor = SingleThreadedExecutor(context=context)
+        self.executor.add_node(n)
+        self.t = 0.0
+
+    def spin(self, seconds: float) -> None:
+        end = time.monotonic() + seconds
+        while time.monotonic() < end:
+            self.executor.spin_once(timeout_sec=0.02)
+
+    def _on_odom(self, msg: Any) -> None:
+        from nav_policy.ros.convert import stamp_to_sec, yaw_from_quaternion
+
+        t = stamp_to_sec(msg.header.stamp)
+        p, o = msg.pose.pose.position, msg.pose.pose.orientation
+        yaw = yaw_from_quaternion(o.x, o.y, o.z, o.w)
+        v, w = msg.twist.twist.linear.x, msg.twist.twist.angular.z
+        self.t = t
+        self.rec.poses.append((t, p.x, p.y, yaw))
+        self.rec.speeds.append(abs(v))
+        self.bag.odometry(t, (p.x, p.y, yaw), (v, w))
+
+    def _on_scan(self, msg: Any) -> None:
+        from nav_policy.ros.convert import stamp_to_sec
+
+        t = stamp_to_sec(msg.header.stamp)
+        ranges = list(msg.ranges)
+        self.bag.scan(t, ranges, msg.angle_min, msg.angle_increment, msg.range_min,
+                      msg.range_max, msg.header.frame_id or "base_scan", msg.scan_time)
+        self.rec.scans.append((t, ranges, msg.angle_min, msg.angle_increment))
+        if len(self.rec.scans) > 4000:  # keep memory bounded on long runs
+            del self.rec.scans[1:-2000:2]
+
+    def _on_cmd(self, msg: Any) -> None:
+        self.bag.cmd_vel(self.t, msg.linear.x, msg.angular.z)
+
+    def _string(self, topic: str, data: str) -> None:
+        self.bag.write(topic, "std_msgs/msg/String", {"data": data}, self.t)
+
+    def _on_status(self, msg: Any) -> None:
+        self._string("/mission_status", msg.data)
+        self.rec.status.append(json.loads(msg.data))
+
+    def _on_mission(self, msg: Any) -> None:
+        self._string("/mission", msg.data)
+        self.rec.mission = json.loads(msg.data)
+
+    def _on_diag(self, msg: Any) -> None:
+        self._string("/local_planner_node/diagnostics", msg.data)
+        self.rec.diagnostics = json.loads(msg.data)
+
+    def _on_sim(self, msg: Any) -> None:
+        self._string("/sim_bridge_node/status", msg.data)
+        self.rec.sim_status = json.loads(msg.data)
+
+    def last_state(self) -> str | None:
+        return self.rec.status[-1].get("state") if self.rec.status else None
+
+
+class Progress:
+    """One live line on stderr (rich), or a line per step change when stderr is not a TTY."""
+
+    def __init__(self) -> None:
+        from rich.console import Console
+
+        self.console = Console(stderr=True)
+        self.live: Any = None
+        self.last_key: tuple[Any, ...] | None = None
+        if self.console.is_terminal:
+            from rich.live import Live
+
+            self.live = Live(console=self.console, refresh_per_second=4, transient=False)
+            self.live.start()
+
+    def update(self, ev: dict[str, Any], speed: float) -> None:
+        step = f"step {ev.get('step', 0) + 1}/{ev.get('steps', '?')}"
+        what = f"{ev.get('action') or ''} {ev.get('target') or ''}".strip()
+        dist = ev.get("distance_m")
+        unit = "rad" if ev.get("action") == "turn" else "m"
+        text = (f"{step} {what:<22} {ev.get('state', ''):<9} to target "
+                f"{'-' if dist is None else f'{dist:.2f} {unit}'}  speed {speed:.2f} m/s  "
+                f"t {ev.get('elapsed_s', 0):.1f} s")
+        if self.live is not None:
+            self.live.update(text)
+            return
+        key = (ev.get("step"), ev.get("state"))
+        if key != self.last_key and ev.get("state") != "running" or self.last_key is None \
+                or key[0] != self.last_key[0]:
+            self.console.print(text, highlight=False)
+        self.last_key = key
+
+    def close(self) -> None:
+        if self.live is not None:
+            self.live.stop()
+
+
+def wait_for_graph(mon: Monitor, deadline: float, runtime: Any) -> None:
+    """Until the instruction and executor nodes are up and odometry flows."""
+    while time.monotonic() < deadline:
+        mon.spin(0.2)
+        problem = runtime.dead()
+        if problem:
+            raise RuntimeError(problem)
+        if mon.instruction_pub.get_subscription_count() > 0 and mon.rec.poses and \
+                mon.node.count_publishers("goal_pose") > 0 and mon.rec.diagnostics and \
+                mon.node.count_subscribers("mission") >= 2:  # this node + executor
+            mon.spin(1.0)  # let discovery settle on the nodes' side too
+            return
+    raise RuntimeError("the nodes did not come up in time")
+
+
+def run_mission(mon: Monitor, runtime: Any, instruction: str, deadline: float) -> str:
+    """Send the instruction and watch until a terminal mission state; returns that state."""
+    from std_msgs.msg import String
+
+    progress = Progress()
+    try:
+        mon.instruction_pub.publish(String(data=instruction))
+        seen = 0
+        while time.monotonic() < deadline:
+            mon.spin(0.1)
+            for ev in mon.rec.status[seen:]:
+                progress.update(ev, mon.rec.speeds[-1] if mon.rec.speeds else 0.0)
+                if ev.get("state") in TERMINAL and ev.get("state") != "cancelled":
+                    return str(ev["state"])
+            seen = len(mon.rec.status)
+            problem = runtime.dead()
+            if problem:
+                raise RuntimeError(problem)
+        return "timeout"
+    finally:
+        progress.close()
+
+
+# ---- results -----------------------------------------------------------------------------------
+
+
+def step_goals(status: list[dict[str, Any]]) -> list[tuple[int, str, list[float]]]:
+    """Distinct (step, label, goal) of the run, in order."""
+    out: list[tuple[int, str, list[float]]] = []
+    for ev in status:
+        g = ev.get("goal")
+        if g and (not out or out[-1][2] != g):
+            out.append((int(ev["step"]), f"{ev.get('action')} {ev.get('target') or ''}", g))
+    return out
+
+
+def final_target(status: list[dict[str, Any]]) -> list[float] | None:
+    goals = step_goals(status)
+    return goals[-1][2] if goals else None
+
+
+def summarize_run(rec: Record, state: str, instruction: str, planner: str, world: Path,
+                  wall_s: float) -> dict[str, Any]:
+    """The metrics JSON of the run."""
+    import numpy as np
+
+    poses = np.array([p[1:3] for p in rec.poses]) if rec.poses else np.zeros((0, 2))
+    length = float(np.hypot(*np.diff(poses, axis=0).T).sum()) if len(poses) > 1 else 0.0
+    done = [e for e in rec.status if e.get("state") == "step_done"]
+    last = rec.status[-1] if rec.status else {}
+    target = final_target(rec.status)
+    error = (math.dist(poses[-1], target) if target is not None and len(poses) else None)
+    steps = len(rec.mission["steps"]) if rec.mission else 0
+    return {
+        "instruction": instruction, "planner": planner, "world": str(world),
+        "mission_state": state, "success": state == "succeeded",
+        "reason": last.get("reason", ""), "steps": steps, "steps_done": len(done),
+        "plan": rec.mission, "time_s": round(float(last.get("elapsed_s") or 0.0), 2),
+        "path_length_m": round(length, 3),
+        "collisions": int(rec.sim_status.get("collision_steps", 0)),
+        "final_target": target, "final_error_m": None if error is None else round(error, 3),
+        "wall_s": round(wall_s, 1),
+        "planner_tick_ms_p50": rec.diagnostics.get("tick_ms_p50"),
+    }
+
+
+def picture(rec: Record, world_file: Path, landmarks_file: Path, path: Path,
+            v_max: float, radius: float) -> None:
+    """Top-down PNG: world, landmarks labelled, step goals, path by speed, lidar snapshots."""
+    import cv2
+    import numpy as np
+
+    from nav_policy.instruct import load_landmarks
+    from nav_policy.sim.render import GOAL, HITS, TopDown
+    from nav_policy.sim.world import load_world
+
+    view = TopDown(load_world(world_file), 800)
+    for lm in load_landmarks(landmarks_file):
+        colour = {"area": (120, 120, 200), "door": (200, 140, 40)}.get(lm.kind, (60, 60, 60))
+        cv2.circle(view.img, view.px(*lm.position), 3, colour, -1)
+        cv2.putText(view.img, lm.name, view.px(lm.position[0] + 0.08, lm.position[1] + 0.08),
+                    cv2.FONT_HERSHEY_SIMPLEX, 0.38, colour, 1, cv2.LINE_AA)
+    for k, (_, _label, g) in enumerate(step_goals(rec.status)):
+        view.goal((g[0], g[1]), 0.3)
+        cv2.putText(view.img, str(k + 1), view.px(g[0] - 0.1, g[1] - 0.3),
+                    cv2.FONT_HERSHEY_SIMPLEX, 0.45, GOAL, 1, cv2.LINE_AA)
+    if rec.poses:
+        pts = np.array([p[1:3] for p in rec.poses])
+        view.speed_path(pts, np.array(rec.speeds), v_max)
+        _lidar_snapshots(view, rec, HITS)
+        view.robot(rec.poses[-1][1:], radius)
+    view.save(str(path))
+
+
+def _lidar_snapshots(view: Any, rec: Record, colour: tuple[int, int, int]) -> None:
+    import numpy as np
+
+    if not rec.scans:
+        return
+    times = np.array([p[0] for p in rec.poses])
+    picks = np.linspace(0, len(rec.scans) - 1, SCAN_SNAPSHOTS).round().astype(int)
+    for k in sorted(set(picks.tolist())):
+        t, ranges, a0, da = rec.scans[k]
+        i = int(np.clip(np.searchsorted(times, t), 0, len(times) - 1))
+        pose = rec.poses[i][1:]
+        r = np.asarray(ranges, dtype=float)
+        view.lidar(pose, r[::3], (a0 + da * np.arange(len(r)))[::3])
+        view.robot(pose, 0.2, (150, 150, 220))
+
+
+def print_summary(m: dict[str, Any], out: Path) -> None:
+    outcome = "succeeded" if m["success"] else f"{m['mission_state']} ({m['reason']})"
+    err = "-" if m["final_error_m"] is None else f"{m['final_error_m']:.2f} m"
+    print(f"nav-policy demo: mission {outcome}: {m['steps_done']}/{m['steps']} steps in "
+          f"{m['time_s']:.1f} s (sim), path {m['path_length_m']:.2f} m, collisions "
+          f"{m['collisions']}, final error {err}, planner {m['planner']}; wall "
+          f"{m['wall_s']:.0f} s", file=sys.stderr)
+    print(f"  artefacts: {out / 'trajectory.png'}, {out / 'metrics.json'}, "
+          f"{out / 'run.mcap'}", file=sys.stderr)
+
+
+# ---- entry points ------------------------------------------------------------------------------
+
+
+def run_demo(args: argparse.Namespace) -> int:
+    if args.episode:
+        return run_episode_demo(args)
+    world, landmarks, planner = resolve_inputs(args)
+    try:
+        import rclpy  # noqa: F401
+    except ImportError as exc:
+        raise ConfigError(f"ROS 2 (rclpy) is not installed: {exc}; `pip install -e .[ros]`") \
+            from exc
+    if args.gui:
+        print("nav-policy demo: --gui is not supported by sim_bridge_node yet; running headless",
+              file=sys.stderr)
+    chosen = "" if args.planner else " (default: models/local_rl.onnx " + \
+        ("found)" if planner == "rl" else "not found)")
+    print(f"nav-policy demo: planner {planner}{chosen}; instruction: {args.instruction!r}",
+          file=sys.stderr)
+    args.out.mkdir(parents=True, exist_ok=True)
+    params = node_params(world, landmarks, planner, args.model, args.embeddings)
+    metrics = execute(args, params, world, landmarks, planner)
+    text = json.dumps(metrics)
+    (args.out / "metrics.json").write_text(text + "\n")
+    if args.json == "-":
+        print(text)
+    elif args.json:
+        Path(args.json).write_text(text + "\n")
+    print_summary(metrics, args.out)
+    return 0 if metrics["success"] else 1
+
+
+def execute(args: argparse.Namespace, params: dict[str, dict[str, Any]], world: Path,
+            landmarks: Path, planner: str) -> dict[str, Any]:
+    """Start the nodes, run the mission, stop them; the metrics (artefacts written)."""
+    import rclpy
+
+    from nav_policy.bench.bag import BagWriter
+    from nav_policy.ros import msgs
+    from nav_policy.sim.robot import load_robot_spec
+
+    for key, value in ros_environment().items():
+        os.environ.setdefault(key, value)
+    t0 = time.monotonic()
+    deadline = t0 + args.timeout
+    msgs.init_ros([])
+    context = rclpy.get_default_context()
+    runtime: Any = None
+    state = "error"
+    with BagWriter(args.out / "run.mcap") as bag:
+        mon = Monitor(context, bag)
+        try:
+            runtime = Composed(params) if args.composed else Processes(params, args.out)
+            wait_for_graph(mon, min(deadline, t0 + 60.0), runtime)
+            state = run_mission(mon, runtime, args.instruction, deadline)
+            mon.spin(0.5)  # the last status and odometry
+        except RuntimeError as exc:
+            state = "error"
+            mon.rec.status.append({"state": "error", "reason": str(exc)})
+            print(f"nav-policy demo: {exc} (logs in {args.out})", file=sys.stderr)
+        except KeyboardInterrupt:
+            state = "interrupted"
+        finally:
+            if runtime is not None:
+                runtime.stop()
+            mon.node.destroy_node()
+            rclpy.try_shutdown()
+    metrics = summarize_run(mon.rec, state, args.instruction, planner, world,
+                            time.monotonic() - t0)
+    robot = load_robot_spec()
+    picture(mon.rec, world, landmarks, args.out / "trajectory.png", robot.v_max, robot.radius)
+    metrics["artefacts"] = {k: str(args.out / f) for k, f in (
+        ("picture", "trajectory.png"), ("metrics", "metrics.json"), ("bag", "run.mcap"))}
+    return metrics
+
+
+# ---- --episode: one planner episode, no ROS ------------------------------------------------
 
 
 def run_episode(planner_name: str, tier: str, seed: int, model: Path | None = None
                 ) -> dict[str, Any]:
+    """One LocalNav-v0 episode with a planner (no ROS); metrics plus drawing data."""
     import gymnasium as gym
     import numpy as np
 
@@ -60,7 +597,7 @@ def run_episode(planner_name: str, tier: str, seed: int, model: Path | None = No
     return result
 
 
-def _picture(result: dict[str, Any], path: Path) -> None:
+def _episode_picture(result: dict[str, Any], path: Path) -> None:
     from nav_policy.sim.render import REF_PATH, TopDown
 
     world, maps, traj, speeds, robot, frame = result["_render"]
@@ -72,13 +609,12 @@ def _picture(result: dict[str, Any], path: Path) -> None:
     view.save(str(path))
 
 
-def run_demo(args: argparse.Namespace) -> int:
+def run_episode_demo(args: argparse.Namespace) -> int:
     args.out.mkdir(parents=True, exist_ok=True)
-    print("nav-policy demo: the full demo (sim + ROS nodes + instruction) lands with the ROS "
-          "nodes; running one simulated episode.", file=sys.stderr)
-    result = run_episode(args.planner, args.tier, args.seed, args.model)
-    png = args.out / "trajectory.png"
-    _picture(result, png)
+    planner = args.planner or default_planner()
+    result = run_episode(planner, args.tier, args.seed, args.model)
+    png = args.out / "episode.png"
+    _episode_picture(result, png)
     result.pop("_render")
     result["picture"] = str(png)
     text = json.dumps(result)
@@ -88,7 +624,7 @@ def run_demo(args: argparse.Namespace) -> int:
         Path(args.json).write_text(text + "\n")
     outcome = "reached the goal" if result["success"] else (
         "collided" if result["collision"] else "timed out")
-    print(f"{args.planner} on {result['world']}: {outcome} in {result['time_s']} s, "
+    print(f"{planner} on {result['world']}: {outcome} in {result['time_s']} s, "
           f"path {result['path_length_m']} m (shortest {result['shortest_path_m']} m); "
           f"picture: {png}", file=sys.stderr)
     return 0 if result["success"] else 1

@@ -1,0 +1,67 @@
+"""`nav-policy demo` end to end, headless: artefacts, success flag and final error in sim.
+
+Each case is one short instruction in the furnished home (sim/worlds/home.yaml): separate node
+processes over DDS, and once with --composed (one process). conftest.py gives this pytest
+process its own ROS_DOMAIN_ID, which the demo and its nodes inherit.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+pytest.importorskip("rclpy")
+
+CASES = [
+    ("go past the couch and then go to the kitchen door", []),
+    ("go to the dining table and turn around", ["--composed"]),
+]
+
+
+def run_demo(out: Path, instruction: str, extra: list[str]) -> subprocess.CompletedProcess[str]:
+    argv = [sys.executable, "-m", "nav_policy.cli", "demo", "--headless", "--planner", "dwa",
+            "--instruction", instruction, "--out", str(out), "--json", "-", "--timeout", "120",
+            *extra]
+    return subprocess.run(argv, capture_output=True, text=True, timeout=170,
+                          stdin=subprocess.DEVNULL)
+
+
+def channels(bag: Path) -> set[str]:
+    from mcap.reader import make_reader
+
+    with bag.open("rb") as f:
+        summary = make_reader(f).get_summary()
+    assert summary is not None and summary.statistics.message_count > 100
+    return {c.topic for c in summary.channels.values()}
+
+
+@pytest.mark.parametrize("instruction,extra", CASES)
+def test_demo_runs_the_instruction(tmp_path: Path, instruction: str, extra: list[str]) -> None:
+    proc = run_demo(tmp_path, instruction, extra)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    metrics = json.loads(proc.stdout)  # --json -: one object, nothing else on stdout
+    assert metrics["success"] and metrics["mission_state"] == "succeeded"
+    assert metrics["steps_done"] == metrics["steps"] == 2
+    assert metrics["final_error_m"] < 0.5 and metrics["collisions"] == 0
+    assert metrics["path_length_m"] > 1.0
+    assert json.loads((tmp_path / "metrics.json").read_text())["success"] is True
+    png = (tmp_path / "trajectory.png").read_bytes()
+    assert png[:8] == b"\x89PNG\r\n\x1a\n" and len(png) > 10_000
+    assert {"/odom", "/scan", "/cmd_vel", "/mission_status",
+            "/local_planner_node/diagnostics"} <= channels(tmp_path / "run.mcap")
+    assert "mission succeeded" in proc.stderr
+
+
+def test_demo_rejected_instruction_exits_1(tmp_path: Path) -> None:
+    proc = run_demo(tmp_path, "go to the garage", ["--composed"])
+    assert proc.returncode == 1
+    assert json.loads(proc.stdout)["mission_state"] == "rejected"
+
+
+def test_demo_bad_world_exits_2(tmp_path: Path) -> None:
+    proc = run_demo(tmp_path, "go to the tv", ["--world", str(tmp_path / "missing.yaml")])
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr
