@@ -52,6 +52,8 @@ def _nodes(context, *args, **kwargs):
     sim_time = arg("use_sim_time").lower() in ("true", "1")
     fusion = {**node_parameters(params_file, "sensor_fusion_node"), "use_sim_time": sim_time}
     planner = {**node_parameters(params_file, "local_planner_node"), "use_sim_time": sim_time}
+    instruction = {**node_parameters(params_file, "instruction_node"), "use_sim_time": sim_time}
+    executor = {**node_parameters(params_file, "mission_executor_node"), "use_sim_time": sim_time}
     for key in ("model", "planner"):
         if arg(key):
             planner[key] = arg(key)
@@ -61,6 +63,10 @@ def _nodes(context, *args, **kwargs):
         Node(package=PACKAGE, executable="local_planner_node", name="local_planner_node",
              namespace=arg("namespace"), parameters=[planner],
              remappings=[("scan", "scan_fused")], output="screen"),
+        Node(package=PACKAGE, executable="instruction_node", name="instruction_node",
+             namespace=arg("namespace"), parameters=[instruction], output="screen"),
+        Node(package=PACKAGE, executable="mission_executor_node", name="mission_executor_node",
+             namespace=arg("namespace"), parameters=[executor], output="screen"),
     ]
 
 

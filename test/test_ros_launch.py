@@ -141,7 +141,8 @@ def check_nodes(nodes: list[Recorder]) -> dict[str, Recorder]:
 def test_navigation_launch_nodes(launch_modules: None) -> None:
     nodes = check_nodes(run_launch(REPO / "launch" / "navigation_launch.py",
                                    {"namespace": "robot1", "model": "/m/x.onnx"}))
-    assert set(nodes) == {"sensor_fusion_node", "local_planner_node"}
+    assert set(nodes) == {"sensor_fusion_node", "local_planner_node", "instruction_node",
+                          "mission_executor_node"}
     planner = nodes["local_planner_node"]
     assert planner.kwargs["remappings"] == [("scan", "scan_fused")]
     assert planner.kwargs["namespace"] == "robot1"
@@ -153,7 +154,8 @@ def test_navigation_launch_nodes(launch_modules: None) -> None:
 def test_sim_launch_adds_the_bridge_and_sim_time(launch_modules: None) -> None:
     nodes = check_nodes(run_launch(REPO / "launch" / "sim_launch.py",
                                    {"tier": "medium", "seed": "7", "planner": "dwa"}))
-    assert set(nodes) == {"sim_bridge_node", "sensor_fusion_node", "local_planner_node"}
+    assert set(nodes) == {"sim_bridge_node", "sensor_fusion_node", "local_planner_node",
+                          "instruction_node", "mission_executor_node"}
     bridge = nodes["sim_bridge_node"].kwargs["parameters"][0]
     assert (bridge["tier"], bridge["seed"]) == ("medium", 7)
     planner = nodes["local_planner_node"].kwargs["parameters"][0]

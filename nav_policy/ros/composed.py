@@ -33,14 +33,16 @@ def run(config: str | Path | None = None, sim: bool = False) -> int:
     from rclpy.executors import ExternalShutdownException, MultiThreadedExecutor
 
     from nav_policy.ros import msgs
+    from nav_policy.ros.instruction_node import InstructionNode
     from nav_policy.ros.local_planner_node import LocalPlannerNode
+    from nav_policy.ros.mission_executor_node import MissionExecutorNode
     from nav_policy.ros.sensor_fusion_node import SensorFusionNode
     from nav_policy.ros.sim_bridge_node import SimBridgeNode
 
     path = Path(config) if config else config_path("nav_policy.yaml")
     params = load_param_file(path)
     if sim:  # the other nodes follow the simulator's /clock unless the file says otherwise
-        for name in ("sensor_fusion_node", "local_planner_node"):
+        for name in ("sensor_fusion_node", "local_planner_node", "mission_executor_node"):
             params.setdefault(name, {}).setdefault("use_sim_time", True)
 
     def opts(name: str) -> dict[str, Any]:
@@ -58,6 +60,8 @@ def run(config: str | Path | None = None, sim: bool = False) -> int:
                                    **opts("local_planner_node"))
         nodes.append(planner)
         planner.autostart_up()
+        nodes.append(InstructionNode(**opts("instruction_node")))
+        nodes.append(MissionExecutorNode(**opts("mission_executor_node")))
         executor = MultiThreadedExecutor(num_threads=len(nodes) + 1)
         for node in nodes:
             executor.add_node(node)
