@@ -368,9 +368,14 @@ def run_mission(mon: Monitor, runtime: Any, instruction: str, deadline: float) -
     progress = Progress()
     try:
         mon.instruction_pub.publish(String(data=instruction))
-        seen = 0
+        seen, sent_at, resends = 0, time.monotonic(), 0
         while time.monotonic() < deadline:
             mon.spin(0.1)
+            # a loaded machine can drop the very first message after discovery: resend while
+            # no node has answered (the executor replaces a mission by an identical one)
+            if not mon.rec.status and resends < 3 and time.monotonic() - sent_at > 10.0:
+                mon.instruction_pub.publish(String(data=instruction))
+                sent_at, resends = time.monotonic(), resends + 1
             for ev in mon.rec.status[seen:]:
                 progress.update(ev, mon.rec.speeds[-1] if mon.rec.speeds else 0.0)
                 if ev.get("state") in TERMINAL and ev.get("state") != "cancelled":
