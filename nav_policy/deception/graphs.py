@@ -165,6 +165,8 @@ def _node_entry(entry: Any, k: int, source: str) -> tuple[int, tuple[float, floa
     node_id = entry["id"]
     if isinstance(node_id, bool) or not isinstance(node_id, int):
         raise GraphError(f"{source}: nodes[{k}].id must be an integer, got {node_id!r}")
+    if not -(2**63) <= node_id < 2**63:
+        raise GraphError(f"{source}: nodes[{k}].id {node_id} is out of the 64-bit range")
     pos = entry.get("pos", [0.0, 0.0])
     if (not isinstance(pos, (list, tuple)) or len(pos) != 2
             or not all(isinstance(v, (int, float)) and math.isfinite(v) for v in pos)):
@@ -178,7 +180,8 @@ def _link_entry(entry: Any, k: int, source: str, id_index: dict[int, int],
         raise GraphError(f"{source}: links[{k}] must be an object with 'source' and 'target'")
     ends = []
     for key in ("source", "target"):
-        if entry[key] not in id_index:
+        end = entry[key]
+        if isinstance(end, bool) or not isinstance(end, int) or end not in id_index:
             raise GraphError(f"{source}: links[{k}].{key} = {entry[key]!r} is not a node id")
         ends.append(id_index[entry[key]])
     w = entry.get("weight")

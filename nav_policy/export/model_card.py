@@ -20,6 +20,14 @@ def _eval_rows(run: Path, step: int) -> list[dict[str, str]]:
         return [r for r in csv.DictReader(f) if int(r["step"]) == step]
 
 
+def _command(argv: str) -> str:
+    """The recorded command with the interpreter/venv path reduced to the program name."""
+    if not argv or argv == "?":
+        return "?"
+    first, _, rest = argv.partition(" ")
+    return f"{Path(first).name} {rest}".strip()
+
+
 def _stage(run: Path) -> dict[str, Any]:
     meta = read_meta(run)
     return {"run": run.name, "config": yaml.safe_load((run / "config.yaml").read_text()),
@@ -52,7 +60,7 @@ def write_model_card(out: Path, run: Path, report: dict[str, Any]) -> Path:
         m = st["meta"]
         cfg = st["config"]
         lines += [f"## Stage {i}: `{st['run']}`", "",
-                  f"- command: `{st['command'].split('/')[-1] if st['command'] else '?'}`",
+                  f"- command: `{_command(st['command'])}`",
                   f"- seed {cfg.get('seed')}, algo {cfg.get('algo')}, steps "
                   f"{m.get('trained_steps', '?')}, wall time {m.get('wall_time_s', '?')} s, "
                   f"commit `{m.get('git_commit', '?')}`",

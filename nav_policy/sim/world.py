@@ -197,6 +197,23 @@ def _pos(d: dict[str, Any], key: str, where: str, default: float | None = None) 
     return v
 
 
+def _num(d: dict[str, Any], key: str, where: str, default: float) -> float:
+    """A finite number (any sign), or the default when the key is absent."""
+    if key not in d or d[key] is None:
+        return default
+    val = d[key]
+    if isinstance(val, bool) or not isinstance(val, (int, float)) or not math.isfinite(val):
+        raise WorldError(f"{where}: '{key}' must be a finite number, got {val!r}")
+    return float(val)
+
+
+def _entries(data: dict[str, Any], key: str, source: str) -> list[Any]:
+    val = data.get(key) or []
+    if not isinstance(val, list):
+        raise WorldError(f"{source}: '{key}' must be a list, got {type(val).__name__}")
+    return val
+
+
 def world_from_dict(data: Any, source: str = "world") -> World:
     if not isinstance(data, dict):
         raise WorldError(f"{source}: expected a mapping at the top level")
@@ -204,7 +221,7 @@ def world_from_dict(data: Any, source: str = "world") -> World:
     if min(size) <= 0:
         raise WorldError(f"{source}: 'size' must be positive, got {size}")
     obstacles: list[Obstacle] = []
-    for i, ob in enumerate(data.get("obstacles") or []):
+    for i, ob in enumerate(_entries(data, "obstacles", source)):
         where = f"{source}: obstacles[{i}]"
         if not isinstance(ob, dict):
             raise WorldError(f"{where}: expected a mapping")
@@ -213,7 +230,7 @@ def world_from_dict(data: Any, source: str = "world") -> World:
             sz = _vec(ob, "size", 2, where)
             if min(sz) <= 0:
                 raise WorldError(f"{where}: 'size' must be positive")
-            yaw = float(ob.get("yaw", 0.0))
+            yaw = _num(ob, "yaw", where, 0.0)
             obstacles.append(Box(_vec(ob, "center", 2, where), sz, yaw,  # type: ignore[arg-type]
                                  _pos(ob, "height", where, DEFAULT_HEIGHT)))
         elif kind == "cylinder":
@@ -223,7 +240,7 @@ def world_from_dict(data: Any, source: str = "world") -> World:
         else:
             raise WorldError(f"{where}: unknown obstacle type {kind!r} (expected box or cylinder)")
     moving: list[MovingObstacle] = []
-    for i, m in enumerate(data.get("moving") or []):
+    for i, m in enumerate(_entries(data, "moving", source)):
         where = f"{source}: moving[{i}]"
         if not isinstance(m, dict):
             raise WorldError(f"{where}: expected a mapping")
@@ -231,24 +248,27 @@ def world_from_dict(data: Any, source: str = "world") -> World:
         if not isinstance(wps, list) or not wps:
             raise WorldError(f"{where}: 'waypoints' must be a non-empty list of [x, y]")
         pts = tuple(_vec({"p": w}, "p", 2, f"{where}.waypoints") for w in wps)
-        speed = float(m.get("speed", 0.0))
-        if not math.isfinite(speed) or speed < 0:
+        speed = _num(m, "speed", where, 0.0)
+        if speed < 0:
             raise WorldError(f"{where}: 'speed' must be >= 0")
         moving.append(MovingObstacle(_pos(m, "radius", where), speed, pts,  # type: ignore[arg-type]
                                      _pos(m, "height", where, DEFAULT_HEIGHT)))
-    start = _vec(data, "start", 3, source) if len(data.get("start") or []) == 3 else (
-        *_vec(data, "start", 2, source), 0.0)
+    raw_start = data.get("start")
+    if isinstance(raw_start, (list, tuple)) and len(raw_start) == 3:
+        start = _vec(data, "start", 3, source)
+    else:
+        start = (*_vec(data, "start", 2, source), 0.0)
     goal = _vec(data, "goal", 2, source)
     hx, hy = size[0] / 2, size[1] / 2
     for name, p in (("start", start), ("goal", goal)):
         if abs(p[0]) >= hx or abs(p[1]) >= hy:
             raise WorldError(f"{source}: {name} {list(p[:2])} lies outside the arena {list(size)}")
-    sp = data.get("shortest_path")
+    sp = _num(data, "shortest_path", source, -1.0)
     return World(
         name=str(data.get("name", Path(source).stem)), size=size,  # type: ignore[arg-type]
         obstacles=tuple(obstacles), moving=tuple(moving), start=start,  # type: ignore[arg-type]
         goal=goal, tier=str(data.get("tier", "custom")),  # type: ignore[arg-type]
-        seed=data.get("seed"), shortest_path=float(sp) if sp is not None else None,
+        seed=data.get("seed"), shortest_path=sp if sp >= 0 else None,
     )
 
 
