@@ -19,10 +19,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
 from nav_policy.bench.scenarios import scenarios
-from nav_policy.sim.world import Box, Cylinder, MovingObstacle, World
+from nav_policy.sim.world import Box, Cylinder, MovingObstacle, World, plain
 
 SDF_VERSION = "1.9"
 WALL_NAMES: tuple[str, ...] = ("wall_north", "wall_south", "wall_east", "wall_west")
@@ -172,15 +170,5 @@ def export_worlds(tiers: Sequence[str], seed: int, count: int, out_dir: Path,
         entries.append(entry)
     index = {"seed": seed, "tiers": list(tiers), "count": count, "robot_radius": radius,
              "worlds": entries}
-    (out_dir / "worlds.json").write_text(json.dumps(_plain(index), indent=2) + "\n")
+    (out_dir / "worlds.json").write_text(json.dumps(plain(index), indent=2) + "\n")
     return entries
-
-
-def _plain(obj: Any) -> Any:
-    if isinstance(obj, dict):
-        return {k: _plain(v) for k, v in obj.items()}
-    if isinstance(obj, (list, tuple)):
-        return [_plain(v) for v in obj]
-    if isinstance(obj, (np.floating, np.integer)):
-        return obj.item()
-    return obj

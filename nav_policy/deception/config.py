@@ -5,12 +5,10 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Literal
 
-import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field
 
 from nav_policy.deception.episode import RewardConfig
 from nav_policy.deception.tasks import GraphFamily, TaskConfig
-from nav_policy.errors import ConfigError
 
 
 class FamilyConfig(BaseModel):
@@ -96,25 +94,11 @@ class TrainDppConfig(BaseModel):
 def load_dpp_config(path: str | Path | None, overrides: dict[str, Any] | None = None
                     ) -> TrainDppConfig:
     """Read and validate a config (None: defaults); ConfigError names the first bad field."""
-    data: dict[str, Any] = {}
-    if path is not None:
-        p = Path(path)
-        try:
-            loaded = yaml.safe_load(p.read_text()) or {}
-        except OSError as exc:
-            raise ConfigError(f"cannot read config {p}: {exc.strerror or exc}") from exc
-        except yaml.YAMLError as exc:
-            raise ConfigError(f"config {p} is not valid YAML: {str(exc).splitlines()[0]}") from exc
-        if not isinstance(loaded, dict):
-            raise ConfigError(f"config {p}: expected a mapping at the top level")
-        data = loaded
+    from nav_policy.training.config import read_yaml_mapping, validate_config
+
+    data: dict[str, Any] = read_yaml_mapping(path) if path is not None else {}
     data.update({k: v for k, v in (overrides or {}).items() if v is not None})
-    try:
-        return TrainDppConfig(**data)
-    except ValidationError as exc:
-        first = exc.errors()[0]
-        loc = ".".join(str(x) for x in first["loc"])
-        raise ConfigError(f"config {path or '(defaults)'}: {loc}: {first['msg']}") from exc
+    return validate_config(TrainDppConfig, data, str(path or "(defaults)"))
 
 
 __all__ = ["DppEvalConfig", "FamilyConfig", "RewardsConfig", "TasksConfig", "TrainDppConfig",

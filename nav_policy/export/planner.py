@@ -9,7 +9,12 @@ from typing import Any
 
 import numpy as np
 
-from nav_policy.codecs import SensorFrame, encode_action, encode_observation, initial_prev_action
+from nav_policy.codecs import (
+    SensorFrame,
+    encode_action,
+    encode_observation,
+    initial_prev_action,
+)
 from nav_policy.errors import CodecError, ModelError
 from nav_policy.export.runtime import PolicyRuntime
 from nav_policy.paths import model_path

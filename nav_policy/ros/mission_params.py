@@ -6,7 +6,13 @@ runtime check); this module keeps the names the two nodes import.
 
 from __future__ import annotations
 
-from nav_policy.ros.params import EXECUTOR, INSTRUCTION, NODE_PARAMS, check_values, declare
+from nav_policy.ros.params import (
+    EXECUTOR,
+    INSTRUCTION,
+    NODE_PARAMS,
+    check_values,
+    declare,
+)
 
 NODE_SPECS = {k: NODE_PARAMS[k] for k in ("instruction_node", "mission_executor_node")}
 declare_specs = declare

@@ -159,14 +159,15 @@ class World:
         return out
 
     def save(self, path: str | Path) -> None:
-        Path(path).write_text(yaml.safe_dump(_plain(self.to_dict()), sort_keys=False))
+        Path(path).write_text(yaml.safe_dump(plain(self.to_dict()), sort_keys=False))
 
 
-def _plain(obj: Any) -> Any:
+def plain(obj: Any) -> Any:
+    """numpy scalars → Python numbers, tuples → lists, recursively (for YAML/JSON)."""
     if isinstance(obj, dict):
-        return {k: _plain(v) for k, v in obj.items()}
+        return {k: plain(v) for k, v in obj.items()}
     if isinstance(obj, (list, tuple)):
-        return [_plain(v) for v in obj]
+        return [plain(v) for v in obj]
     if isinstance(obj, (np.floating, np.integer)):
         return obj.item()
     return obj

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
@@ -99,7 +99,8 @@ class TrainLocalConfig(BaseModel):
         return current
 
 
-def load_config(path: str | Path, overrides: dict[str, Any] | None = None) -> TrainLocalConfig:
+def read_yaml_mapping(path: str | Path) -> dict[str, Any]:
+    """A YAML file whose top level is a mapping; ConfigError with a one-line reason otherwise."""
     p = Path(path)
     try:
         data = yaml.safe_load(p.read_text()) or {}
@@ -109,10 +110,23 @@ def load_config(path: str | Path, overrides: dict[str, Any] | None = None) -> Tr
         raise ConfigError(f"config {p} is not valid YAML: {str(exc).splitlines()[0]}") from exc
     if not isinstance(data, dict):
         raise ConfigError(f"config {p}: expected a mapping at the top level")
-    data.update(overrides or {})
+    return data
+
+
+M = TypeVar("M", bound=BaseModel)
+
+
+def validate_config(model: type[M], data: dict[str, Any], source: str) -> M:
+    """Build a pydantic config; ConfigError names the first bad field."""
     try:
-        return TrainLocalConfig(**data)
+        return model(**data)
     except ValidationError as exc:
         first = exc.errors()[0]
         loc = ".".join(str(x) for x in first["loc"])
-        raise ConfigError(f"config {p}: {loc}: {first['msg']}") from exc
+        raise ConfigError(f"config {source}: {loc}: {first['msg']}") from exc
+
+
+def load_config(path: str | Path, overrides: dict[str, Any] | None = None) -> TrainLocalConfig:
+    data = read_yaml_mapping(path)
+    data.update(overrides or {})
+    return validate_config(TrainLocalConfig, data, str(path))

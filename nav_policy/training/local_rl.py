@@ -30,8 +30,9 @@ ENV_ID = "nav_policy/LocalNav-v0"
 
 def _make_env(env_kwargs: dict[str, Any], rank: int, seed: int):  # type: ignore[no-untyped-def]
     def _init() -> gym.Env:
-        import nav_policy  # noqa: F401 - registers the env in the subprocess
         from stable_baselines3.common.monitor import Monitor
+
+        import nav_policy  # noqa: F401 - registers the env in the subprocess
 
         env = gym.make(ENV_ID, **env_kwargs)
         env = Monitor(env, info_keywords=("is_success", "collision"))
@@ -207,7 +208,11 @@ def train_local(config: str | Path | None = None, resume: str | Path | None = No
     """Train (or resume) a local planner; returns the run directory."""
     import torch
     from stable_baselines3 import PPO, SAC
-    from stable_baselines3.common.vec_env import DummyVecEnv, SubprocVecEnv, VecNormalize
+    from stable_baselines3.common.vec_env import (
+        DummyVecEnv,
+        SubprocVecEnv,
+        VecNormalize,
+    )
 
     if resume:
         run = Path(resume)
