@@ -16,6 +16,8 @@ from typing import Any
 import numpy as np
 import pytest
 
+REPO = Path(__file__).resolve().parents[1]
+
 from nav_policy.bench.cli import bench_payload
 from nav_policy.bench.runner import (
     BenchConfig,
@@ -182,20 +184,12 @@ def test_bench_bad_input_exits_2(capsys: pytest.CaptureFixture[str], argv: list[
 
 
 def test_untrained_learned_planner_is_named(capsys: pytest.CaptureFixture[str],
-                                           robot: RobotSpec, tmp_path: Path) -> None:
-    pytest.importorskip("nav_policy.planners")
-    from nav_policy.bench.runner import default_factory
-    from nav_policy.errors import NavPolicyError
-
-    try:
-        default_factory(PlannerSpec("rl"), robot, 0)
-    except NavPolicyError:
-        pass
-    else:
-        pytest.skip("an rl model is installed")
-    err = _one_line_error(capsys, ["bench", "--planner", "rl", "--tier", "easy", "--episodes",
+                                           tmp_path: Path) -> None:
+    """No energy-based model ships yet: the bench names the planner and how to train it."""
+    assert not (REPO / "models" / "local_ebm.onnx").exists(), "an ebm model ships: update me"
+    err = _one_line_error(capsys, ["bench", "--planner", "ebm", "--tier", "easy", "--episodes",
                                    "1", "--out", str(tmp_path)])
-    assert err.startswith("nav-policy bench: planner 'rl'")
+    assert err.startswith("nav-policy bench: planner 'ebm' is not trained yet")
 
 
 def test_bench_json_stdout_and_report_files(tmp_path: Path) -> None:
