@@ -16,8 +16,6 @@ from typing import Any
 import numpy as np
 import pytest
 
-REPO = Path(__file__).resolve().parents[1]
-
 from nav_policy.bench.cli import bench_payload
 from nav_policy.bench.runner import (
     BenchConfig,
@@ -31,6 +29,8 @@ from nav_policy.cli import main
 from nav_policy.codecs import SensorFrame
 from nav_policy.errors import ConfigError
 from nav_policy.sim.robot import RobotSpec
+
+REPO = Path(__file__).resolve().parents[1]
 
 PATHS_SEEN: list[bool] = []
 
