@@ -85,6 +85,7 @@ setup(
             "sensor_fusion_node = nav_policy.ros.sensor_fusion_node:main",
             "instruction_node = nav_policy.ros.instruction_node:main",
             "mission_executor_node = nav_policy.ros.mission_executor_node:main",
+            "deceptive_planner_node = nav_policy.ros.deceptive_planner_node:main",
         ],
     },
 )

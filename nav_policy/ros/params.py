@@ -208,6 +208,28 @@ EXECUTOR: tuple[ParamSpec, ...] = (
     _f("area_radius", 1.5, 0.2, 10.0, "exit: area extent when the map does not close it (m)"),
 )
 
+# deceptive_planner_node; its `decoys` (a ROS double array x1,y1,x2,y2,...) is declared by the
+# node itself: the table holds scalar parameters only
+DECEPTIVE_PLANNER: tuple[ParamSpec, ...] = (
+    ParamSpec("world", "", "world YAML the roadmap is built from; empty = the generated easy "
+              "world of seed 0", read_only=True),
+    _f("robot_radius", 0.2, 0.0, 2.0, "roadmap cells keep more than this clearance (m)",
+       read_only=True),
+    _f("resolution", 0.25, 0.02, 2.0, "roadmap cell size (m)", read_only=True),
+    _f("margin", 0.05, 0.0, 2.0, "extra clearance beyond robot_radius (m)", read_only=True),
+    _f("snap_tolerance", 1.0, 0.0, 10.0, "start, goal or decoy farther than this (m) from "
+       "every roadmap node cannot be snapped"),
+    _f("budget", 1.5, 1.0, 10.0, "path cost budget as a multiple of the shortest roadmap path"),
+    ParamSpec("mode", "ambiguity", "deception bonus of the rl policy",
+              choices=("ambiguity", "exaggeration")),
+    ParamSpec("policy", "rl", "rl (ONNX GNN policy), pi_d2 or shortest",
+              choices=("rl", "pi_d2", "shortest")),
+    ParamSpec("model", "", "dpp ONNX model; empty = the shipped models/dpp_<mode>.onnx",
+              read_only=True),
+    ParamSpec("frame_id", "odom", "frame of the published plan", read_only=True),
+)
+
+
 def _local_planner_cross(v: Mapping[str, Any]) -> str | None:
     if v["slow_margin"] < v["stop_margin"]:
         return (f"slow_margin ({v['slow_margin']}) must be >= stop_margin ({v['stop_margin']})")
@@ -233,6 +255,7 @@ NODE_PARAMS: dict[str, tuple[ParamSpec, ...]] = {
     "sensor_fusion_node": SENSOR_FUSION,
     "instruction_node": INSTRUCTION,
     "mission_executor_node": EXECUTOR,
+    "deceptive_planner_node": DECEPTIVE_PLANNER,
 }
 CROSS_CHECKS: dict[str, Callable[[Mapping[str, Any]], str | None]] = {
     "local_planner_node": _local_planner_cross,
@@ -240,6 +263,7 @@ CROSS_CHECKS: dict[str, Callable[[Mapping[str, Any]], str | None]] = {
     "sensor_fusion_node": _fusion_cross,
     "instruction_node": lambda _v: None,
     "mission_executor_node": lambda _v: None,
+    "deceptive_planner_node": lambda _v: None,
 }
 
 
