@@ -365,7 +365,9 @@ def test_bad_model_or_parameter_exits_with_one_line(spawn, tmp_path: Path) -> No
 
 def test_up_sim_fuses_depth_drives_and_stops_cleanly(graph: Graph, spawn, tmp_path) -> None:
     cfg = yaml.safe_load((REPO / "config" / "nav_policy.yaml").read_text())
-    cfg["local_planner_node"]["ros__parameters"]["planner"] = "dwa"
+    # the shipped default (rl): DWA in the composed process ticks at ~1 Hz on this machine
+    # (policy p50 0.4-0.6 s vs ~8 ms standalone), a known open problem noted in docs/ROS.md
+    cfg["local_planner_node"]["ros__parameters"]["planner"] = "rl"
     cfg["sim_bridge_node"]["ros__parameters"]["world"] = str(WORLD)
     cfg["sim_bridge_node"]["ros__parameters"]["publish_goal"] = False  # look, then drive
     (tmp_path / "up.yaml").write_text(yaml.safe_dump(cfg))
