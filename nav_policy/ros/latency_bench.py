@@ -201,6 +201,27 @@ def _pct(xs: list[float], q: float) -> float | None:
     return round(float(np.percentile(xs, q)) * 1e3, 2) if xs else None
 
 
+def match_latencies(bench: Bench, sent: dict[int, float], n_tim: int
+                    ) -> list[tuple[float, bool]]:
+    """(scan -> cmd_vel latency, planner ran on that tick) for timing entries from n_tim on.
+
+    A tick publishes cmd_vel then ~/timing (scan stamp, planner ran?): each timing entry is
+    paired with the command received closest to it (ticks are >= 20 ms apart)."""
+    cmds = np.asarray(bench.cmd_times)
+    out: list[tuple[float, bool]] = []
+    seen: set[int] = set()
+    for t_timing, stamp, evaluated, *_rest in bench.timing[n_tim:]:
+        key = round(stamp * 1e6)
+        if key not in sent or key in seen or not len(cmds):
+            continue
+        t_recv = float(cmds[np.argmin(np.abs(cmds - t_timing))])
+        if abs(t_recv - t_timing) > 0.01:
+            continue
+        seen.add(key)
+        out.append((t_recv - sent[key], bool(evaluated)))
+    return out
+
+
 def latency(planner: str, model: str | None, seconds: float) -> dict[str, Any]:
     bench = Bench()
     proc = _spawn(planner, model, 50.0, "scan")
@@ -208,21 +229,9 @@ def latency(planner: str, model: str | None, seconds: float) -> dict[str, Any]:
         bench.wait_for_planner()
         n_tim = len(bench.timing)
         sent = bench.run(50.0, seconds, 2e6)
-        cmds = np.asarray(bench.cmd_times)
-        # a tick publishes cmd_vel then ~/timing (scan stamp, planner ran?): pair each timing
-        # entry with the command received closest to it (ticks are >= 20 ms apart)
-        lat_all, lat_eval, seen = [], [], set()
-        for t_timing, stamp, evaluated, *_rest in bench.timing[n_tim:]:
-            key = round(stamp * 1e6)
-            if key not in sent or key in seen or not len(cmds):
-                continue
-            t_recv = float(cmds[np.argmin(np.abs(cmds - t_timing))])
-            if abs(t_recv - t_timing) > 0.01:
-                continue
-            seen.add(key)
-            lat_all.append(t_recv - sent[key])
-            if evaluated:
-                lat_eval.append(t_recv - sent[key])
+        pairs = match_latencies(bench, sent, n_tim)
+        lat_all = [lat for lat, _ in pairs]
+        lat_eval = [lat for lat, evaluated in pairs if evaluated]
         return {"planner": planner, "model_kind": bench.diag.get("model_kind"),
                 "policy_hz": bench.diag.get("policy_hz"), "scans": len(sent),
                 "answered": len(lat_all), "p50_ms": _pct(lat_all, 50),

@@ -37,7 +37,7 @@ from typing import Any
 
 import numpy as np
 
-from nav_policy.ros.latency_bench import Bench, _pct, _stop
+from nav_policy.ros.latency_bench import Bench, _pct, _stop, match_latencies
 
 REPO = Path(__file__).resolve().parents[2]
 SHIPPED_RL = REPO / "models" / "local_rl.onnx"
@@ -56,18 +56,7 @@ def _mem_mib(pid: int) -> tuple[float, float]:
 
 def _latencies(bench: Bench, sent: dict[int, float], n_tim: int) -> list[float]:
     """scan -> cmd_vel latencies of the timing entries from index n_tim on."""
-    cmds = np.asarray(bench.cmd_times)
-    out, seen = [], set()
-    for t_timing, stamp, _evaluated, *_rest in bench.timing[n_tim:]:
-        key = round(stamp * 1e6)
-        if key not in sent or key in seen or not len(cmds):
-            continue
-        t_recv = float(cmds[np.argmin(np.abs(cmds - t_timing))])
-        if abs(t_recv - t_timing) > 0.01:
-            continue
-        seen.add(key)
-        out.append(t_recv - sent[key])
-    return out
+    return [lat for lat, _ in match_latencies(bench, sent, n_tim)]
 
 
 def _spawn(planner: str, model: str | None, rate: float, log: Any) -> subprocess.Popen:
