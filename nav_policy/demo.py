@@ -168,11 +168,10 @@ class Processes:
 
 
 class Composed:
-    """The nodes in this process, on a MultiThreadedExecutor in a background thread."""
+    """The nodes in this process, each on its own executor thread (as `nav-policy up`)."""
 
     def __init__(self, params: dict[str, dict[str, Any]]) -> None:
-        from rclpy.executors import MultiThreadedExecutor
-
+        from nav_policy.ros.composed import NodeThreads
         from nav_policy.ros.instruction_node import InstructionNode
         from nav_policy.ros.local_planner_node import LocalPlannerNode
         from nav_policy.ros.mission_executor_node import MissionExecutorNode
@@ -193,18 +192,14 @@ class Composed:
             MissionExecutorNode(parameter_overrides=plain(params["mission_executor_node"])),
         ]
         self.nodes[1].autostart_up()
-        self.executor = MultiThreadedExecutor(num_threads=4)
-        for n in self.nodes:
-            self.executor.add_node(n)
-        self.thread = threading.Thread(target=self.executor.spin, daemon=True)
-        self.thread.start()
+        self.spinning = NodeThreads(self.nodes)
 
     def dead(self) -> str | None:
-        return None if self.thread.is_alive() else "the composed executor stopped"
+        return self.spinning.dead()
 
     def stop(self) -> None:
         self.nodes[1].stop_motion()
-        self.executor.shutdown(timeout_sec=5.0)
+        self.spinning.shutdown()
         for n in self.nodes:
             n.destroy_node()
 

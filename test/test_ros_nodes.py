@@ -365,9 +365,9 @@ def test_bad_model_or_parameter_exits_with_one_line(spawn, tmp_path: Path) -> No
 
 def test_up_sim_fuses_depth_drives_and_stops_cleanly(graph: Graph, spawn, tmp_path) -> None:
     cfg = yaml.safe_load((REPO / "config" / "nav_policy.yaml").read_text())
-    # the shipped default (rl): DWA in the composed process ticks at ~1 Hz on this machine
-    # (policy p50 0.4-0.6 s vs ~8 ms standalone), a known open problem noted in docs/ROS.md
-    cfg["local_planner_node"]["ros__parameters"]["planner"] = "rl"
+    # DWA (many numpy calls per tick) is the planner that once ran at ~1 Hz in this process,
+    # starved of the GIL by rclpy's MultiThreadedExecutor loop (docs/ROS.md)
+    cfg["local_planner_node"]["ros__parameters"]["planner"] = "dwa"
     cfg["sim_bridge_node"]["ros__parameters"]["world"] = str(WORLD)
     cfg["sim_bridge_node"]["ros__parameters"]["publish_goal"] = False  # look, then drive
     (tmp_path / "up.yaml").write_text(yaml.safe_dump(cfg))
@@ -396,6 +396,7 @@ def test_up_sim_fuses_depth_drives_and_stops_cleanly(graph: Graph, spawn, tmp_pa
                                and status.get("distance_to_goal", 9) < 0.3, 60.0)
     assert reached, f"status {status}, diagnostics {diag}"
     assert status["collision_steps"] == 0 and fused_odom and max(fused_odom) > 0.5
+    assert diag["planner"] == "dwa" and diag["control_rate_hz"] > 5.0, diag
     assert up.stop(timeout=20.0) == 0
     assert "Traceback" not in up.stderr()
 
