@@ -25,20 +25,38 @@ TRAIN_HINT = {"rl": "nav-policy train local", "ebm": "nav-policy train ebm"}
 
 
 class PolicyPlanner:
-    """Encodes the SensorFrame with the model's own codec spec, runs ORT, returns (v, w)."""
+    """Encodes the SensorFrame with the model's own codec spec, runs ORT, returns (v, w).
 
-    def __init__(self, runtime: PolicyRuntime, robot: RobotSpec) -> None:
+    For kind ebm the one ORT call also returns the energy and the gradient steps used; where the
+    energy is above the model's `ebm.energy_high` (a validation quantile, from its metadata) and
+    `energy_gate` is on, v is capped to `energy_speed_factor` x v_max: an unsure robot slows.
+    """
+
+    def __init__(self, runtime: PolicyRuntime, robot: RobotSpec, energy_gate: bool = True,
+                 energy_speed_factor: float = 0.5) -> None:
         self.runtime = runtime
         self.robot = robot
         self.name = runtime.meta.kind
         self.spec = runtime.meta.obs_spec
         self.action_spec = runtime.meta.action_spec
+        self.energy_gate = bool(energy_gate)
+        if not 0.0 <= energy_speed_factor <= 1.0:
+            raise ModelError(f"energy_speed_factor {energy_speed_factor} must be in [0, 1]")
+        self.energy_speed_factor = float(energy_speed_factor)
+        self.energy_high = math.inf
+        if self.name == "ebm":
+            text = runtime.meta.extra.get("ebm.energy_high", "inf")
+            try:
+                self.energy_high = float(text)
+            except ValueError as exc:
+                raise ModelError(f"{runtime.path}: ebm.energy_high {text!r} is not a number") \
+                    from exc
         self.last_info: dict[str, Any] = {}
         self.reset()
 
     @classmethod
     def from_file(cls, model: str | Path | None, robot: RobotSpec | None = None,
-                  expect_kind: str = "rl") -> PolicyPlanner:
+                  expect_kind: str = "rl", **options: Any) -> PolicyPlanner:
         robot = robot or load_robot_spec()
         path = Path(model) if model else model_path(DEFAULT_MODELS.get(expect_kind, ""))
         if model is None and not path.is_file():
@@ -48,7 +66,7 @@ class PolicyPlanner:
         lid = robot.lidar
         runtime = PolicyRuntime(path, expect_kind=expect_kind, beams=lid.beams,
                                 range_min=lid.range_min, range_max=lid.range_max)
-        return cls(runtime, robot)
+        return cls(runtime, robot, **options)
 
     def reset(self) -> None:
         self.prev_action = initial_prev_action()
@@ -61,14 +79,23 @@ class PolicyPlanner:
             self.prev_action = encode_action(0.0, 0.0, self.action_spec)
             self.last_info = {"reason": str(exc)}
             return 0.0, 0.0
-        out = self.runtime.act(obs)
-        v, w = float(out[0]), float(out[1])
+        outs = self.runtime.run(obs)
+        v, w = float(outs[0][0]), float(outs[0][1])
+        info: dict[str, Any] = {"kind": self.name}
+        if self.name == "ebm" and len(outs) >= 3:
+            energy = float(outs[1])
+            info.update(energy=energy, steps=int(outs[2]), high_energy=energy > self.energy_high)
+            if not math.isfinite(energy):
+                v = w = math.nan  # refused below: an energy that is not a number is no answer
+            elif self.energy_gate and energy > self.energy_high:
+                v = min(v, self.energy_speed_factor * self.action_spec.v_max)
         if not (math.isfinite(v) and math.isfinite(w)):
             self.prev_action = encode_action(0.0, 0.0, self.action_spec)
             self.last_info = {"reason": "model produced a non-finite command"}
             return 0.0, 0.0
         self.prev_action = encode_action(v, w, self.action_spec)
-        self.last_info = {"kind": self.name, "infer_us": (time.perf_counter() - t0) * 1e6}
+        info["infer_us"] = (time.perf_counter() - t0) * 1e6
+        self.last_info = info
         return v, w
 
     @property

@@ -59,7 +59,12 @@ def make_planner(name: str, robot: RobotSpec | None = None, model: str | Path | 
     "rl" / "ebm" loaded from the exported `model` file."""
     if name in ("rl", "ebm"):
         from nav_policy.export.planner import PolicyPlanner
-        return PolicyPlanner.from_file(model, robot=robot, expect_kind=name)
+        known = {"energy_gate", "energy_speed_factor"} if name == "ebm" else set()
+        unknown = sorted(set(params) - known)
+        if unknown:
+            raise ConfigError(f"unknown {name} parameter(s) {', '.join(unknown)}"
+                              + (f"; known: {', '.join(sorted(known))}" if known else ""))
+        return PolicyPlanner.from_file(model, robot=robot, expect_kind=name, **params)
     if name == "dwa":
         from nav_policy.planners.dwa import DWAConfig, DWAPlanner
 

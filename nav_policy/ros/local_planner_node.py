@@ -45,12 +45,16 @@ SAFETY_KEYS = ("stop_margin", "slow_margin", "lateral_margin", "slow_factor", "m
                "max_invalid_fraction")
 
 
-def build_planner(name: str, model: str, robot: Any) -> tuple[Any, float | None, str]:
-    """(planner, policy period in s or None for every tick, model kind/description)."""
+def build_planner(name: str, model: str, robot: Any, **options: Any
+                  ) -> tuple[Any, float | None, str]:
+    """(planner, policy period in s or None for every tick, model kind/description).
+    `options` go to an ebm planner (energy_gate, energy_speed_factor)."""
     from nav_policy.planners import make_planner
 
     try:
-        if name in ("rl", "ebm"):
+        if name == "ebm":
+            planner = make_planner(name, robot=robot, model=model or None, **options)
+        elif name == "rl":
             planner = make_planner(name, robot=robot, model=model or None)
         else:
             planner = make_planner(name, robot=robot, seed=0)
@@ -101,7 +105,9 @@ class LocalPlannerNode(LifecycleNode):
         p = self.p
         try:
             self.robot = load_robot_spec(p["robot_config"] or None)
-            planner, period, kind = build_planner(p["planner"], p["model"], self.robot)
+            planner, period, kind = build_planner(
+                p["planner"], p["model"], self.robot, energy_gate=p["energy_gate"],
+                energy_speed_factor=p["energy_speed_factor"])
             if period is not None and 1.0 / period > p["control_rate"] + 1e-9:
                 raise ConfigError(f"model runs at {1.0 / period:g} Hz but control_rate is "
                                   f"{p['control_rate']:g} Hz; raise control_rate")

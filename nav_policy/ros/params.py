@@ -77,6 +77,10 @@ LOCAL_PLANNER: tuple[ParamSpec, ...] = (
               "models/local_<planner>.onnx", read_only=True),
     ParamSpec("robot_config", "", "robot YAML (limits, lidar, footprint); empty = the shipped "
               "config/robot.yaml", read_only=True),
+    ParamSpec("energy_gate", True, "planner ebm: where the model's energy is above its "
+              "ebm.energy_high (metadata), cap v to energy_speed_factor x v_max", read_only=True),
+    _f("energy_speed_factor", 0.5, 0.0, 1.0, "planner ebm: the speed cap at high energy, as a "
+       "fraction of v_max", read_only=True),
     ParamSpec("autostart", True, "configure and activate at start-up; false = wait for a "
               "lifecycle manager", read_only=True),
     _f("control_rate", 20.0, 1.0, 50.0, "control timer rate (Hz): safety layer and watchdog run "

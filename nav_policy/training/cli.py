@@ -13,7 +13,8 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-a
     p.add_argument("--config", type=Path, help="training YAML (config/train_<kind>.yaml)")
     p.add_argument("--resume", type=Path, metavar="RUN_DIR", help="continue a run")
     p.add_argument("--runs", type=Path, default=Path("runs"), help="root of run directories")
-    p.add_argument("--total-steps", type=int, help="override total_steps")
+    p.add_argument("--total-steps", type=int,
+                   help="override total_steps (for ebm: the number of epochs)")
     p.set_defaults(func=run_train)
 
     e = sub.add_parser("export", help="export a run to ONNX (with parity check)")
@@ -32,12 +33,17 @@ def run_train(args: argparse.Namespace) -> int:
         from nav_policy.deception.train import train_dpp
 
         run = train_dpp(args.config, args.resume, args.runs, overrides)
+    elif args.kind == "ebm":
+        from nav_policy.training.ebm_train import train_ebm
+
+        ebm_over = {"train.epochs": args.total_steps} if args.total_steps else None
+        run = train_ebm(args.config, args.resume, args.runs, ebm_over)
     elif args.kind == "local":
         from nav_policy.training.local_rl import train_local
 
         run = train_local(args.config, args.resume, args.runs, overrides)
     else:
-        raise ConfigError(f"train {args.kind} is not built yet (available: local, dpp)")
+        raise ConfigError(f"unknown training kind {args.kind!r} (available: local, ebm, dpp)")
     print(f"run directory: {run}", file=sys.stderr)
     return 0
 
@@ -45,7 +51,13 @@ def run_train(args: argparse.Namespace) -> int:
 def run_export(args: argparse.Namespace) -> int:
     from nav_policy.training.rundir import read_meta
 
-    if read_meta(args.run_dir).get("kind") == "dpp":
+    kind = read_meta(args.run_dir).get("kind")
+    if kind == "ebm":
+        from nav_policy.export.ebm_export import export_ebm_run
+
+        report = export_ebm_run(args.run_dir, args.out, checkpoint=args.checkpoint,
+                                parity_samples=args.parity_samples)
+    elif kind == "dpp":
         from nav_policy.deception.export import export_run as export_dpp
 
         report = export_dpp(args.run_dir, args.out, checkpoint=args.checkpoint)

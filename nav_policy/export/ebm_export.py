@@ -1,0 +1,144 @@
+"""Export an ebm run to ONNX: normalisation, the energy network, its analytic action gradient
+and the unrolled inference steps in one graph (nav_policy.policies.ebm.EbmInference).
+
+    input  obs    float32 [N, obs_dim]  raw codec observation
+    output cmd    float32 [N, 2]        (v m/s, w rad/s) of the chunk's first step
+           energy float32 [N]           E(o, a) of the returned chunk (the uncertainty)
+           steps  float32 [N]           gradient steps applied (early stop, dynamic compute)
+           chunk  float32 [N, H, 2]     the whole chunk, normalised
+
+Parity: ORT vs the torch module on `parity_samples` observations (half from the run's own
+validation data, half uniform in the observation bounds); max abs diff of cmd over 1e-5 fails.
+"""
+
+from __future__ import annotations
+
+import warnings
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from nav_policy.codecs import CODEC_VERSION, ActionSpec
+from nav_policy.errors import ModelError
+from nav_policy.export.metadata import ModelMetadata
+from nav_policy.training.rundir import read_meta
+
+PARITY_TOL = 1e-5
+OUTPUTS = ["cmd", "energy", "steps", "chunk"]
+
+
+def load_checkpoint(run: Path, checkpoint: str = "best") -> tuple[Any, float, dict[str, Any]]:
+    """(EnergyModel, alpha, checkpoint dict) of a run."""
+    import torch
+
+    from nav_policy.policies.ebm import EnergyModel
+
+    path = run / "best.pt" if checkpoint == "best" else run / "checkpoints" / "last.pt"
+    if not path.is_file():
+        raise ModelError(f"{run} has no {checkpoint} checkpoint ({path.name})")
+    ck = torch.load(path, map_location="cpu", weights_only=False)
+    cfg = ck.get("config") or read_meta(run)
+    from nav_policy.training.ebm_config import load_ebm_config
+
+    cfg = load_ebm_config(run / "config.yaml")
+    sd = ck["model"]
+    model = EnergyModel(int(sd["obs_mean"].shape[0]), cfg.model.horizon, cfg.model.hidden)
+    model.load_state_dict(sd)
+    model.eval()
+    return model, float(np.exp(ck["log_alpha"])), ck
+
+
+def build_inference(run: Path, checkpoint: str = "best", steps: int | None = None,
+                    max_steps: int | None = None) -> tuple[Any, dict[str, Any]]:
+    """The EbmInference module of a run with its settings (energy_high from validation)."""
+    from nav_policy.policies.ebm import EbmInference, InferenceSettings
+    from nav_policy.training.ebm_config import load_ebm_config
+
+    cfg = load_ebm_config(run / "config.yaml")
+    model, alpha, ck = load_checkpoint(run, checkpoint)
+    k = steps or cfg.inference.steps
+    settings = InferenceSettings(steps=k, max_steps=max(max_steps or cfg.inference.max_steps, k),
+                                 grad_eps=cfg.inference.grad_eps,
+                                 energy_high=float(ck["val"]["val_energy_high"]))
+    return EbmInference(model, alpha, settings, ActionSpec()).eval(), {
+        "alpha": alpha, "settings": settings, "checkpoint": ck, "config": cfg}
+
+
+def export_ebm_run(run_dir: str | Path, out: str | Path, checkpoint: str = "best",
+                   parity_samples: int = 1000, seed: int = 0, steps: int | None = None,
+                   max_steps: int | None = None) -> dict[str, Any]:
+    import onnx
+    import onnxruntime as ort
+    import torch
+
+    from nav_policy.codecs import ObsSpec
+    from nav_policy.training.ebm_data import load_dataset
+
+    run = Path(run_dir)
+    meta = read_meta(run)
+    module, info = build_inference(run, checkpoint, steps, max_steps)
+    cfg, s, ck = info["config"], info["settings"], info["checkpoint"]
+    import gymnasium as gym
+
+    import nav_policy  # noqa: F401
+
+    env = gym.make("nav_policy/LocalNav-v0", **{k: v for k, v in cfg.env.items()
+                                                if k != "randomize"})
+    spec: ObsSpec = env.unwrapped.obs_spec
+    action_spec: ActionSpec = env.unwrapped.action_spec
+    env.close()
+    if action_spec != module.action_spec:
+        raise ModelError(f"{run}: env action spec {action_spec} differs from the model's")
+    if spec.size != module.model.obs_dim:
+        raise ModelError(f"{run}: model input {module.model.obs_dim} but the codec gives {spec.size}")
+    out = Path(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = out.with_suffix(".tmp.onnx")
+    with warnings.catch_warnings():  # the TorchScript exporter is deprecated but exact here
+        warnings.simplefilter("ignore")
+        torch.onnx.export(module, (torch.zeros(1, spec.size),), str(tmp), input_names=["obs"],
+                          output_names=OUTPUTS,
+                          dynamic_axes={k: {0: "batch"} for k in ["obs", *OUTPUTS]},
+                          opset_version=17, dynamo=False)
+    model = onnx.load(str(tmp))
+    trained = int(ck["updates"])
+    md = ModelMetadata(kind="ebm", obs_spec=spec, action_spec=action_spec,
+                       codec_version=CODEC_VERSION, trained_steps=trained,
+                       source_commit=str(meta.get("git_commit")),
+                       extra={"seed": str(cfg.seed), "control_hz": str(cfg.env.get("control_hz", 10.0)),
+                              "ebm.steps": str(s.steps), "ebm.max_steps": str(s.max_steps),
+                              "ebm.alpha": f"{info['alpha']:.6g}", "ebm.grad_eps": str(s.grad_eps),
+                              "ebm.energy_high": f"{s.energy_high:.6g}",
+                              "ebm.horizon": str(cfg.model.horizon),
+                              "trained_steps_unit": "gradient updates",
+                              "output": "cmd = [v m/s, w rad/s], energy, steps, chunk"})
+    for k, v in md.to_props().items():
+        entry = model.metadata_props.add()
+        entry.key, entry.value = k, v
+    onnx.checker.check_model(model)
+    onnx.save(model, str(tmp))
+
+    rng = np.random.default_rng(seed)
+    data = load_dataset(meta.get("dataset_file") or run / "dataset.npz")
+    real = data["obs"][rng.choice(len(data["obs"]), size=parity_samples // 2,
+                                  replace=len(data["obs"]) < parity_samples // 2)]
+    low, high = spec.bounds()
+    uni = rng.uniform(low, high, size=(parity_samples - len(real), spec.size))
+    obs = np.concatenate([real, uni]).astype(np.float32)
+    sess = ort.InferenceSession(str(tmp), providers=["CPUExecutionProvider"])
+    got = sess.run(OUTPUTS, {"obs": obs})
+    with torch.no_grad():
+        ref = [t.numpy() for t in module(torch.as_tensor(obs))]
+    diff = float(np.max(np.abs(got[0] - ref[0])))
+    ediff = float(np.max(np.abs(got[1] - ref[1]) / (1.0 + np.abs(ref[1]))))
+    if not (diff <= PARITY_TOL and ediff <= 1e-4):
+        tmp.unlink(missing_ok=True)
+        raise ModelError(f"parity check failed: cmd max abs diff {diff:.2e} (tolerance "
+                         f"{PARITY_TOL:.0e}), energy rel diff {ediff:.2e}")
+    tmp.replace(out)
+    report = {"out": str(out), "parity_max_abs_diff": diff, "parity_energy_rel_diff": ediff,
+              "parity_samples": len(obs), "trained_steps": trained, "epoch": int(ck["epoch"]),
+              "eval": ck.get("eval"), "val": ck.get("val"), "alpha": info["alpha"],
+              "steps": s.steps, "max_steps": s.max_steps, "obs_dim": spec.size}
+    return report

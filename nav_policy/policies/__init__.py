@@ -1,0 +1,1 @@
+"""Torch model definitions of the learned planners (the energy model of kind `ebm`)."""

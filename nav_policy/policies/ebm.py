@@ -1,0 +1,137 @@
+"""Energy model E(o, a) over an action chunk, its analytic action gradient, and the K-step
+inference that is exported to ONNX whole (one ORT call per control step on the robot).
+
+    E(o, a) = w_L . silu(W_{L-1} ... silu(W_o o_n + W_a a + b_1) ...) + b_L
+    o_n = (o - mean) / std          (dataset statistics, inside the model)
+    a   = chunk of H (v, w) steps, normalised to [-1, 1], flattened to 2H
+
+Inference (DESIGN.md): a_0 = a learned start; a_{k+1} = clip(a_k - alpha * grad_a E(o, a_k), -1, 1)
+for k < steps, each sample stopping early once ||grad_a E|| < eps; where the energy after
+`steps` is above `energy_high`, more steps run up to `max_steps` (dynamic compute). The gradient
+is written out by hand (`energy_and_grad`), so tracing for ONNX needs no autograd; training
+differentiates through the same function (second-order gradients through the unroll), and a test
+proves it equal to torch autograd.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+
+from nav_policy.codecs import ActionSpec, decode_action
+
+
+def silu_grad(z: torch.Tensor) -> torch.Tensor:
+    s = torch.sigmoid(z)
+    return s * (1.0 + z * (1.0 - s))
+
+
+class EnergyModel(nn.Module):
+    """E(o, a): an MLP with SiLU activations; the first layer is split so the observation part
+    is computed once per inference, not once per step."""
+
+    def __init__(self, obs_dim: int, horizon: int, hidden: list[int]) -> None:
+        super().__init__()
+        if not hidden:
+            raise ValueError("EnergyModel needs at least one hidden layer")
+        self.obs_dim, self.horizon, self.act_dim = obs_dim, horizon, 2 * horizon
+        self.register_buffer("obs_mean", torch.zeros(obs_dim))
+        self.register_buffer("obs_std", torch.ones(obs_dim))
+        self.obs_in = nn.Linear(obs_dim, hidden[0])
+        self.act_in = nn.Linear(self.act_dim, hidden[0], bias=False)
+        self.hidden = nn.ModuleList(nn.Linear(a, b) for a, b in zip(hidden[:-1], hidden[1:]))
+        self.out = nn.Linear(hidden[-1], 1)
+        self.start = nn.Parameter(torch.zeros(self.act_dim))  # learned a_0
+
+    def set_normalisation(self, mean: torch.Tensor, std: torch.Tensor) -> None:
+        self.obs_mean.copy_(mean)
+        self.obs_std.copy_(torch.clamp(std, min=1e-3))
+
+    def obs_features(self, obs: torch.Tensor) -> torch.Tensor:
+        """The observation's share of the first pre-activation (computed once)."""
+        return self.obs_in((obs - self.obs_mean) / self.obs_std)
+
+    def energy(self, feat: torch.Tensor, a: torch.Tensor) -> torch.Tensor:
+        h = torch.nn.functional.silu(feat + self.act_in(a))
+        for layer in self.hidden:
+            h = torch.nn.functional.silu(layer(h))
+        return self.out(h).squeeze(-1)
+
+    def energy_and_grad(self, feat: torch.Tensor, a: torch.Tensor
+                        ) -> tuple[torch.Tensor, torch.Tensor]:
+        """E (N,) and dE/da (N, 2H) by an explicit backward pass through the MLP."""
+        zs = [feat + self.act_in(a)]
+        h = torch.nn.functional.silu(zs[0])
+        for layer in self.hidden:
+            zs.append(layer(h))
+            h = torch.nn.functional.silu(zs[-1])
+        e = self.out(h).squeeze(-1)
+        g = self.out.weight.expand(a.shape[0], -1)  # dE/dh_L, (N, d_L)
+        for k in range(len(self.hidden), 0, -1):
+            g = (g * silu_grad(zs[k])) @ self.hidden[k - 1].weight
+        g = (g * silu_grad(zs[0])) @ self.act_in.weight
+        return e, g
+
+    def forward(self, obs: torch.Tensor, a: torch.Tensor) -> torch.Tensor:
+        return self.energy(self.obs_features(obs), a)
+
+
+@dataclass(frozen=True)
+class InferenceSettings:
+    steps: int = 2
+    max_steps: int = 8
+    grad_eps: float = 1e-3
+    energy_high: float = math.inf  # energy above which steps beyond `steps` run
+
+
+def unroll(model: EnergyModel, feat: torch.Tensor, alpha: torch.Tensor, k: int,
+           noise_std: float = 0.0) -> list[torch.Tensor]:
+    """Training-time unroll: [a_1, ..., a_k] from the learned start, differentiable
+    (Langevin noise `noise_std` on each step; training only)."""
+    a = model.start.expand(feat.shape[0], -1)
+    out = []
+    for _ in range(k):
+        _, g = model.energy_and_grad(feat, a)
+        a = a - alpha * g
+        if noise_std > 0:
+            a = a + noise_std * torch.randn_like(a)
+        a = torch.clamp(a, -1.0, 1.0)
+        out.append(a)
+    return out
+
+
+class EbmInference(nn.Module):
+    """The exported graph: raw codec observation -> (cmd (N, 2) SI of the chunk's first step,
+    energy (N,), steps used (N,), chunk (N, H, 2) normalised)."""
+
+    def __init__(self, model: EnergyModel, alpha: float, settings: InferenceSettings,
+                 action_spec: ActionSpec) -> None:
+        super().__init__()
+        self.model = model
+        self.alpha = float(alpha)
+        self.s = settings
+        self.action_spec = action_spec
+
+    def forward(self, obs: torch.Tensor) -> tuple[torch.Tensor, ...]:
+        m = self.model
+        feat = m.obs_features(obs)
+        n = obs.shape[0]
+        a = m.start.unsqueeze(0).repeat(n, 1)
+        active = torch.ones(n, 1, dtype=obs.dtype)
+        steps = torch.zeros(n, dtype=obs.dtype)
+        e = torch.zeros(n, dtype=obs.dtype)
+        for k in range(self.s.max_steps):
+            if k == self.s.steps:  # dynamic compute: go on only where the energy is high
+                e, _ = m.energy_and_grad(feat, a)
+                active = active * (e > self.s.energy_high).to(obs.dtype).unsqueeze(-1)
+            e, g = m.energy_and_grad(feat, a)
+            gnorm = torch.sqrt((g * g).sum(-1, keepdim=True))
+            active = active * (gnorm >= self.s.grad_eps).to(obs.dtype)
+            a = torch.clamp(a - self.alpha * g * active, -1.0, 1.0)
+            steps = steps + active.squeeze(-1)
+        e, _ = m.energy_and_grad(feat, a)
+        cmd = decode_action(a[:, :2], self.action_spec)  # the shared action codec
+        return cmd, e, steps, a.reshape(n, m.horizon, 2)

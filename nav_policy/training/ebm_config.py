@@ -1,0 +1,101 @@
+"""Config of `nav-policy train ebm` (config/train_ebm.yaml): YAML -> pydantic, nothing evaluated."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from nav_policy.errors import ConfigError
+from nav_policy.sim.generate import TIERS
+from nav_policy.training.config import EvalConfig, read_yaml_mapping, validate_config
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class DataConfig(_Strict):
+    expert: Literal["mppi", "dwa"] = "mppi"
+    dataset: str | None = Field(default=None, description="an existing dataset.npz to reuse")
+    episodes: int = Field(default=500, gt=0)
+    tiers: dict[str, float] = {"easy": 0.15, "medium": 0.35, "hard": 0.25, "dynamic": 0.25}
+    world_seed: int = 300_000
+    noise_std_max: float = Field(default=0.3, ge=0.0, le=2.0)
+    perturb_prob: float = Field(default=0.03, ge=0.0, le=1.0)
+    perturb_steps: tuple[int, int] = (2, 6)
+    workers: int = Field(default=2, ge=1, le=64)
+
+
+class ModelConfig(_Strict):
+    horizon: int = Field(default=4, ge=1, le=16)
+    hidden: list[int] = [256, 256]
+
+
+class TrainConfig(_Strict):
+    epochs: int = Field(default=30, gt=0)
+    batch_size: int = Field(default=512, gt=0)
+    learning_rate: float = Field(default=1e-3, gt=0)
+    weight_decay: float = Field(default=0.0, ge=0)
+    k_min: int = Field(default=2, ge=1, le=16)
+    k_max: int = Field(default=4, ge=1, le=16)
+    alpha_init: float = Field(default=0.5, gt=0)
+    momentum: float = Field(default=0.0, ge=0.0, lt=1.0)
+    langevin_std: float = Field(default=0.05, ge=0.0)
+    infonce_weight: float = Field(default=0.1, ge=0.0)
+    counter_examples: int = Field(default=32, ge=1)
+    val_fraction: float = Field(default=0.05, gt=0.0, lt=0.5)
+
+
+class EbmEvalConfig(EvalConfig):
+    every_epochs: int = Field(default=5, gt=0)
+    every_steps: int = 1  # unused by ebm (epochs drive evaluation)
+
+
+class InferenceConfig(_Strict):
+    steps: int = Field(default=2, ge=1, le=8)
+    max_steps: int = Field(default=8, ge=1, le=8)
+    grad_eps: float = Field(default=1e-3, ge=0.0)
+    energy_quantile: float = Field(default=0.95, gt=0.0, lt=1.0)
+
+
+class TrainEbmConfig(_Strict):
+    seed: int = 0
+    env: dict[str, Any] = {}
+    data: DataConfig = DataConfig()
+    model: ModelConfig = ModelConfig()
+    train: TrainConfig = TrainConfig()
+    eval: EbmEvalConfig = EbmEvalConfig()
+    inference: InferenceConfig = InferenceConfig()
+
+    @model_validator(mode="after")
+    def _check(self) -> TrainEbmConfig:
+        bad = sorted(set(self.data.tiers) - set(TIERS)) + sorted(set(self.eval.tiers) - set(TIERS))
+        if bad:
+            raise ValueError(f"unknown tier(s) {', '.join(bad)}; known: {', '.join(TIERS)}")
+        if not self.data.tiers or sum(self.data.tiers.values()) <= 0 or \
+                min(self.data.tiers.values()) < 0:
+            raise ValueError("data.tiers needs non-negative weights with a positive sum")
+        if self.train.k_min > self.train.k_max:
+            raise ValueError("train.k_min must be <= train.k_max")
+        if self.inference.steps > self.inference.max_steps:
+            raise ValueError("inference.steps must be <= inference.max_steps")
+        lo, hi = self.data.perturb_steps
+        if not 1 <= lo <= hi:
+            raise ValueError("data.perturb_steps must be [lo, hi] with 1 <= lo <= hi")
+        return self
+
+
+def load_ebm_config(path: str | Path | None,
+                    overrides: dict[str, Any] | None = None) -> TrainEbmConfig:
+    from nav_policy.paths import config_path
+
+    p = Path(path) if path else config_path("train_ebm.yaml")
+    data = read_yaml_mapping(p)
+    for key, value in (overrides or {}).items():
+        section, _, field = key.partition(".")
+        if not field:
+            raise ConfigError(f"override {key!r}: expected section.field")
+        data.setdefault(section, {})[field] = value
+    return validate_config(TrainEbmConfig, data, str(p))

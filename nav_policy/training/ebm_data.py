@@ -1,0 +1,159 @@
+"""Expert demonstrations for the energy-based planner: LocalNav-v0 episodes driven by a classical
+expert with DART-style noise injection and recovery bursts, stored as one npz.
+
+Every state is labelled with the expert's clean action, also where the executed action was
+perturbed, so the data covers off-nominal states and how to leave them. Observations come from
+the env, i.e. the shared codec: the dataset is what local_planner_node feeds the model.
+
+    arrays: obs (N, obs_dim) float32, act (N, 2) float32 normalised expert labels,
+            executed (N, 2) the action actually applied, episode (N,) int32, tier (N,) int8
+            (index into TIER_NAMES), perturbed (N,) bool
+"""
+
+from __future__ import annotations
+
+import multiprocessing as mp
+from pathlib import Path
+from typing import Any, cast
+
+import gymnasium as gym
+import numpy as np
+
+from nav_policy.codecs import encode_action
+from nav_policy.training.ebm_config import TrainEbmConfig
+
+ENV_ID = "nav_policy/LocalNav-v0"
+TIER_NAMES = ("easy", "medium", "hard", "dynamic")
+
+
+def episode_plan(cfg: TrainEbmConfig) -> list[tuple[int, str, int]]:
+    """(episode index, tier, world seed) for every episode, drawn from cfg.seed."""
+    rng = np.random.default_rng(cfg.seed)
+    names = list(cfg.data.tiers)
+    w = np.array([cfg.data.tiers[n] for n in names], dtype=float)
+    tiers = rng.choice(len(names), size=cfg.data.episodes, p=w / w.sum())
+    return [(i, names[int(t)], cfg.data.world_seed + i) for i, t in enumerate(tiers)]
+
+
+def run_expert_episode(cfg: TrainEbmConfig, index: int, tier: str, world_seed: int,
+                       env: gym.Env | None = None) -> dict[str, np.ndarray]:
+    """One episode with noise injection; arrays for every visited state."""
+    import nav_policy  # noqa: F401 - registers the env (worker processes)
+    from nav_policy.envs.local_nav import LocalNavEnv
+    from nav_policy.planners import make_planner
+
+    own = env is None
+    env = env or gym.make(ENV_ID, **cfg.env)
+    base = cast(LocalNavEnv, env.unwrapped)
+    rng = np.random.default_rng([cfg.seed, index])
+    obs, _ = env.reset(seed=world_seed, options={"tier": tier, "world_seed": world_seed})
+    expert = make_planner(cfg.data.expert, robot=base.robot, seed=world_seed)
+    expert.reset()
+    std = float(rng.uniform(0.0, cfg.data.noise_std_max))
+    burst = 0
+    rows: dict[str, list[Any]] = {k: [] for k in ("obs", "act", "executed", "perturbed")}
+    done = False
+    while not done:
+        v, w = expert.compute(base.sensors())
+        label = encode_action(v, w, base.action_spec)
+        if burst == 0 and rng.random() < cfg.data.perturb_prob:
+            lo, hi = cfg.data.perturb_steps
+            burst = int(rng.integers(lo, hi + 1))
+            burst_action = rng.uniform(-1.0, 1.0, size=2)
+        if burst > 0:
+            executed = burst_action
+            burst -= 1
+        else:
+            executed = np.clip(label + rng.normal(0.0, std, size=2), -1.0, 1.0)
+        rows["obs"].append(obs)
+        rows["act"].append(label)
+        rows["executed"].append(executed)
+        rows["perturbed"].append(burst > 0 or std > 0)
+        obs, _, term, trunc, _ = env.step(executed.astype(np.float32))
+        done = term or trunc
+    if own:
+        env.close()
+    n = len(rows["obs"])
+    return {"obs": np.asarray(rows["obs"], np.float32), "act": np.asarray(rows["act"], np.float32),
+            "executed": np.asarray(rows["executed"], np.float32),
+            "perturbed": np.asarray(rows["perturbed"], bool),
+            "episode": np.full(n, index, np.int32),
+            "tier": np.full(n, TIER_NAMES.index(tier), np.int8)}
+
+
+_WORKER: dict[str, Any] = {}
+
+
+def _worker_init(cfg_json: str) -> None:
+    import nav_policy  # noqa: F401
+
+    cfg = TrainEbmConfig.model_validate_json(cfg_json)
+    _WORKER["cfg"] = cfg
+    _WORKER["env"] = gym.make(ENV_ID, **cfg.env)
+
+
+def _worker_run(job: tuple[int, str, int]) -> dict[str, np.ndarray]:
+    return run_expert_episode(_WORKER["cfg"], *job, env=_WORKER["env"])
+
+
+def collect(cfg: TrainEbmConfig, out: Path, progress: bool = True) -> dict[str, Any]:
+    """Run every planned episode (cfg.data.workers processes) and write `out` (npz)."""
+    from tqdm import tqdm
+
+    jobs = episode_plan(cfg)
+    parts: dict[int, dict[str, np.ndarray]] = {}
+    bar = tqdm(total=len(jobs), desc=f"expert {cfg.data.expert} episodes", unit="ep",
+               disable=not progress, dynamic_ncols=True)
+    if cfg.data.workers > 1:
+        ctx = mp.get_context("spawn")
+        with ctx.Pool(cfg.data.workers, initializer=_worker_init,
+                      initargs=(cfg.model_dump_json(),)) as pool:
+            for part in pool.imap_unordered(_worker_run, jobs):
+                parts[int(part["episode"][0])] = part
+                bar.update(1)
+                bar.set_postfix(samples=sum(len(p["act"]) for p in parts.values()))
+    else:
+        env = gym.make(ENV_ID, **cfg.env)
+        for job in jobs:
+            part = run_expert_episode(cfg, *job, env=env)
+            parts[job[0]] = part
+            bar.update(1)
+        env.close()
+    bar.close()
+    merged = {k: np.concatenate([parts[i][k] for i in sorted(parts)])
+              for k in ("obs", "act", "executed", "perturbed", "episode", "tier")}
+    out.parent.mkdir(parents=True, exist_ok=True)
+    np.savez_compressed(out, **merged, tier_names=np.array(TIER_NAMES),
+                        expert=np.array(cfg.data.expert))
+    return {"samples": len(merged["act"]), "episodes": len(parts), "path": str(out)}
+
+
+def load_dataset(path: str | Path) -> dict[str, np.ndarray]:
+    """The arrays of a dataset file; DatasetError-like ConfigError with the reason if broken."""
+    from nav_policy.errors import ConfigError
+
+    try:
+        with np.load(path, allow_pickle=False) as data:
+            out = {k: data[k] for k in data.files}
+    except (OSError, ValueError) as exc:
+        raise ConfigError(f"cannot read dataset {path}: {exc}") from exc
+    missing = {"obs", "act", "episode"} - set(out)
+    if missing:
+        raise ConfigError(f"dataset {path} lacks {', '.join(sorted(missing))}")
+    return out
+
+
+def action_chunks(act: np.ndarray, episode: np.ndarray, horizon: int) -> np.ndarray:
+    """(N, horizon, 2): the expert labels of steps t .. t+horizon-1 of the same episode; past
+    an episode's end the last label repeats."""
+    n = len(act)
+    idx = np.arange(n)[:, None] + np.arange(horizon)[None, :]
+    idx = np.minimum(idx, n - 1)
+    # stay inside the episode: clamp to its last index
+    last = np.zeros(n, dtype=np.int64)
+    ends = np.flatnonzero(np.r_[episode[1:] != episode[:-1], True])
+    starts = np.r_[0, ends[:-1] + 1]
+    for s, e in zip(starts, ends):
+        last[s:e + 1] = e
+    idx = np.minimum(idx, last[:, None])
+    return act[idx]

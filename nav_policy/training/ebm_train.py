@@ -1,0 +1,262 @@
+"""`nav-policy train ebm`: expert data -> energy model trained by unrolled gradient descent.
+
+Stages, all in one run directory (resumable with --resume RUN_DIR):
+1. dataset.npz from the expert (nav_policy.training.ebm_data), unless data.dataset names one;
+2. epochs over the dataset: per batch draw K in [k_min, k_max], unroll K steps of
+   a <- clip(a - alpha grad_a E(o, a), -1, 1) from the learned start (Langevin noise, cosine
+   annealed, in training only), loss = mean over the K steps of the squared distance to the expert
+   chunk (gradients flow through every step: second order), plus infonce_weight x IBC's InfoNCE
+   of the expert chunk against counter-examples (uniform and perturbed chunks);
+3. every eval.every_epochs: closed-loop success on held-out worlds with the inference that is
+   exported (same module, torch), checkpoints, eval.csv; the best by mean success is kept.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import math
+import time
+from pathlib import Path
+from typing import Any, cast
+
+import gymnasium as gym
+import numpy as np
+
+from nav_policy.codecs import encode_action
+from nav_policy.errors import ConfigError
+from nav_policy.training.ebm_config import TrainEbmConfig, load_ebm_config
+from nav_policy.training.ebm_data import ENV_ID, action_chunks, collect, load_dataset
+from nav_policy.training.rundir import create_run_dir, read_meta, write_meta
+
+NOISE_KEYS = ("randomize", "lidar_noise", "lidar_dropout", "actuation_noise", "odom_drift")
+
+
+def split_episodes(episode: np.ndarray, fraction: float, seed: int) -> np.ndarray:
+    """Boolean mask of validation samples: whole episodes, drawn from `seed`."""
+    ids = np.unique(episode)
+    rng = np.random.default_rng(seed)
+    n_val = max(1, int(round(fraction * len(ids))))
+    val_ids = rng.choice(ids, size=n_val, replace=False)
+    return np.isin(episode, val_ids)
+
+
+def infonce(model: Any, feat: Any, target: Any, n_neg: int, gen: Any) -> Any:
+    """IBC InfoNCE: -log softmax(-E) of the expert chunk among `n_neg` counter-examples (half
+    uniform in [-1, 1], half the expert chunk plus N(0, 0.3) noise)."""
+    import torch
+
+    b, d = target.shape
+    n_uni = n_neg // 2
+    uni = torch.rand(b, n_uni, d, generator=gen) * 2 - 1
+    near = torch.clamp(target[:, None] + 0.3 * torch.randn(b, n_neg - n_uni, d, generator=gen),
+                       -1, 1)
+    cand = torch.cat([target[:, None], uni, near], dim=1)  # (B, 1 + n_neg, d)
+    e = model.energy(feat[:, None].expand(-1, cand.shape[1], -1).reshape(-1, feat.shape[-1]),
+                     cand.reshape(-1, d)).reshape(b, -1)
+    return torch.nn.functional.cross_entropy(-e, torch.zeros(b, dtype=torch.long))
+
+
+def evaluate_closed_loop(policy: Any, cfg: TrainEbmConfig, tiers: list[str] | None = None,
+                         episodes: int | None = None, seed: int | None = None
+                         ) -> dict[str, dict[str, float]]:
+    """Success / collision / timeout per tier of `policy(obs) -> (v, w)` on held-out worlds
+    (deterministic, no sensor noise)."""
+    import nav_policy  # noqa: F401
+    from nav_policy.envs.local_nav import LocalNavEnv
+
+    env = gym.make(ENV_ID, **{k: v for k, v in cfg.env.items() if k not in NOISE_KEYS})
+    base = cast(LocalNavEnv, env.unwrapped)
+    n = episodes or cfg.eval.episodes_per_tier
+    s0 = cfg.eval.seed if seed is None else seed
+    out: dict[str, dict[str, float]] = {}
+    for tier in tiers or cfg.eval.tiers:
+        succ = coll = 0
+        for i in range(n):
+            obs, _ = env.reset(seed=s0 + i, options={"tier": tier, "world_seed": s0 + i})
+            done, info = False, {}
+            while not done:
+                v, w = policy(obs)
+                obs, _, term, trunc, info = env.step(encode_action(v, w, base.action_spec))
+                done = term or trunc
+            succ += int(info.get("is_success", False))
+            coll += int(info.get("collision", False))
+        out[tier] = {"success": succ / n, "collision": coll / n, "timeout": (n - succ - coll) / n}
+    env.close()
+    return out
+
+
+def torch_policy(model: Any, alpha: float, cfg: TrainEbmConfig, energy_high: float = math.inf
+                 ) -> Any:
+    """obs -> (v, w) through EbmInference (the module that is exported)."""
+    import torch
+
+    from nav_policy.codecs import ActionSpec
+    from nav_policy.policies.ebm import EbmInference, InferenceSettings
+
+    inf = EbmInference(model, alpha, InferenceSettings(
+        cfg.inference.steps, cfg.inference.max_steps, cfg.inference.grad_eps, energy_high),
+        ActionSpec())
+
+    def act(obs: np.ndarray) -> tuple[float, float]:
+        with torch.no_grad():
+            cmd = inf(torch.as_tensor(obs, dtype=torch.float32)[None])[0][0]
+        return float(cmd[0]), float(cmd[1])
+
+    return act
+
+
+def _load_or_collect(cfg: TrainEbmConfig, run: Path) -> tuple[dict[str, np.ndarray], Path]:
+    path = Path(cfg.data.dataset) if cfg.data.dataset else run / "dataset.npz"
+    if not path.is_file():
+        if cfg.data.dataset:
+            raise ConfigError(f"data.dataset {path} not found")
+        t0 = time.time()
+        report = collect(cfg, path)
+        write_meta(run, dataset=report, dataset_wall_time_s=round(time.time() - t0, 1))
+    return load_dataset(path), path
+
+
+def train_ebm(config: str | Path | None = None, resume: str | Path | None = None,
+              runs_root: str | Path = "runs", overrides: dict[str, Any] | None = None,
+              progress: bool = True) -> Path:
+    import torch
+    from tqdm import tqdm
+
+    from nav_policy.policies.ebm import EnergyModel, unroll
+
+    if resume:
+        run = Path(resume)
+        if read_meta(run).get("kind") != "ebm":
+            raise ConfigError(f"{run} is not an ebm run")
+        cfg = load_ebm_config(run / "config.yaml", overrides)
+    else:
+        cfg = load_ebm_config(config, overrides)
+        run = create_run_dir(runs_root, "ebm", cfg.model_dump(mode="json"), cfg.seed)
+    t_start = time.time()
+    data, data_path = _load_or_collect(cfg, run)
+    torch.manual_seed(cfg.seed)
+    gen = torch.Generator().manual_seed(cfg.seed)
+    rng = np.random.default_rng(cfg.seed)
+    h = cfg.model.horizon
+    chunks = action_chunks(data["act"], data["episode"], h).reshape(len(data["act"]), 2 * h)
+    val = split_episodes(data["episode"], cfg.train.val_fraction, cfg.seed)
+    obs_t = torch.as_tensor(data["obs"][~val])
+    tgt_t = torch.as_tensor(chunks[~val])
+    obs_v = torch.as_tensor(data["obs"][val])
+    tgt_v = torch.as_tensor(chunks[val])
+
+    model = EnergyModel(obs_t.shape[1], h, cfg.model.hidden)
+    model.set_normalisation(obs_t.mean(0), obs_t.std(0))
+    log_alpha = torch.nn.Parameter(torch.tensor(math.log(cfg.train.alpha_init)))
+    opt = torch.optim.Adam([*model.parameters(), log_alpha], lr=cfg.train.learning_rate,
+                           weight_decay=cfg.train.weight_decay)
+    start_epoch, best = 0, {"score": -1.0, "epoch": -1}
+    last = run / "checkpoints" / "last.pt"
+    if resume and last.is_file():
+        ck = torch.load(last, weights_only=False)
+        model.load_state_dict(ck["model"])
+        log_alpha.data.fill_(ck["log_alpha"])
+        opt.load_state_dict(ck["optimizer"])
+        start_epoch, best = ck["epoch"] + 1, ck["best"]
+    n = len(obs_t)
+    bs = cfg.train.batch_size
+    total_updates = cfg.train.epochs * math.ceil(n / bs)
+    eval_csv = run / "eval.csv"
+    bar = tqdm(total=cfg.train.epochs, initial=start_epoch, desc="ebm epochs", unit="ep",
+               disable=not progress, dynamic_ncols=True)
+    updates = start_epoch * math.ceil(n / bs)
+    for epoch in range(start_epoch, cfg.train.epochs):
+        model.train()
+        perm = torch.randperm(n, generator=gen)
+        sums = {"loss": 0.0, "mse": 0.0, "nce": 0.0}
+        for b0 in range(0, n, bs):
+            idx = perm[b0:b0 + bs]
+            k = int(rng.integers(cfg.train.k_min, cfg.train.k_max + 1))
+            frac = updates / max(total_updates - 1, 1)
+            noise = cfg.train.langevin_std * (0.01 + 0.99 * 0.5 * (1 + math.cos(math.pi * frac)))
+            feat = model.obs_features(obs_t[idx])
+            steps = unroll(model, feat, log_alpha.exp(), k, noise)
+            mse = torch.stack([((a - tgt_t[idx]) ** 2).mean() for a in steps]).mean()
+            loss = mse
+            if cfg.train.infonce_weight > 0:
+                nce = infonce(model, feat, tgt_t[idx], cfg.train.counter_examples, gen)
+                loss = loss + cfg.train.infonce_weight * nce
+                sums["nce"] += nce.item() * len(idx)
+            opt.zero_grad()
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_([*model.parameters(), log_alpha], 10.0)
+            opt.step()
+            updates += 1
+            sums["loss"] += loss.item() * len(idx)
+            sums["mse"] += mse.item() * len(idx)
+        stats = {k: v / n for k, v in sums.items()}
+        val_stats = validate(model, log_alpha.exp().item(), cfg, obs_v, tgt_v)
+        row: dict[str, Any] = {"epoch": epoch, "updates": updates, "alpha": log_alpha.exp().item(),
+                               **stats, **val_stats}
+        is_eval = (epoch + 1) % cfg.eval.every_epochs == 0 or epoch + 1 == cfg.train.epochs
+        if is_eval:
+            model.eval()
+            res = evaluate_closed_loop(torch_policy(model, log_alpha.exp().item(), cfg), cfg)
+            score = float(np.mean([r["success"] for r in res.values()]))
+            row.update({f"{t}_success": r["success"] for t, r in res.items()})
+            row.update({f"{t}_collision": r["collision"] for t, r in res.items()})
+            row["mean_success"] = score
+            ck = {"model": model.state_dict(), "log_alpha": log_alpha.item(), "epoch": epoch,
+                  "updates": updates, "eval": res, "val": val_stats, "config": cfg.model_dump(mode="json")}
+            torch.save(ck, run / "checkpoints" / f"epoch_{epoch:03d}.pt")
+            if score > best["score"]:
+                best = {"score": score, "epoch": epoch, "eval": res}
+                torch.save(ck, run / "best.pt")
+        torch.save({"model": model.state_dict(), "log_alpha": log_alpha.item(), "epoch": epoch,
+                    "optimizer": opt.state_dict(), "best": best, "updates": updates},
+                   last)
+        _append_csv(eval_csv, row)
+        bar.update(1)
+        bar.set_postfix(mse=f"{stats['mse']:.4f}", val=f"{val_stats['val_first_mse']:.4f}",
+                        success=f"{row.get('mean_success', float('nan')):.2f}")
+    bar.close()
+    write_meta(run, dataset_file=str(data_path), samples=int(n), updates=updates,
+               best=best, wall_time_s=round(time.time() - t_start, 1)
+               + float(read_meta(run).get("wall_time_s", 0.0) if resume else 0.0))
+    return run
+
+
+def validate(model: Any, alpha: float, cfg: TrainEbmConfig, obs: Any, target: Any
+             ) -> dict[str, float]:
+    """Inference as exported (default steps, no noise) on held-out episodes: squared error of the
+    first step and of the whole chunk, and the energy quantiles."""
+    import torch
+
+    from nav_policy.codecs import ActionSpec
+    from nav_policy.policies.ebm import EbmInference, InferenceSettings
+
+    inf = EbmInference(model, alpha, InferenceSettings(cfg.inference.steps, cfg.inference.steps,
+                                                       cfg.inference.grad_eps), ActionSpec())
+    model.eval()
+    with torch.no_grad():
+        _, e, _, chunk = inf(obs)
+        chunk = chunk.reshape(len(obs), -1)
+    return {"val_first_mse": float(((chunk[:, :2] - target[:, :2]) ** 2).mean()),
+            "val_chunk_mse": float(((chunk - target) ** 2).mean()),
+            "val_energy_p50": float(torch.quantile(e, 0.5)),
+            "val_energy_high": float(torch.quantile(e, cfg.inference.energy_quantile))}
+
+
+def _append_csv(path: Path, row: dict[str, Any]) -> None:
+    rows = []
+    if path.is_file():
+        with open(path) as f:
+            rows = list(csv.DictReader(f))
+    rows.append({k: (f"{v:.6g}" if isinstance(v, float) else v) for k, v in row.items()})
+    keys: list[str] = []
+    for r in rows:
+        keys += [k for k in r if k not in keys]
+    with open(path, "w", newline="") as f:
+        w = csv.DictWriter(f, fieldnames=keys)
+        w.writeheader()
+        w.writerows(rows)
+
+
+def summary(run: Path) -> dict[str, Any]:
+    return json.loads((run / "meta.json").read_text())
