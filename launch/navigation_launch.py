@@ -6,6 +6,11 @@ Arguments:
     use_sim_time  'true' to follow /clock (simulation or bag replay)
     model         ONNX model for planner rl/ebm ('' = the params file's, else the shipped one)
     planner       rl | ebm | dwa | mppi ('' = the params file's)
+    deceptive     'true' to add deceptive_planner_node: it plans every goal_pose as a deceptive
+                  route on `plan` (the mission executor's own grid route is then switched off)
+    decoys        'x1,y1,x2,y2,...' decoy positions for it ('' = the params file's, or the
+                  `decoys` topic at run time)
+    world         world YAML of its roadmap ('' = the params file's, else the `map` topic)
 
 The parameter file is read here and handed to each node as a dictionary, so its
 `node_name: ros__parameters:` keys apply whatever the namespace. The local planner reads
@@ -31,7 +36,21 @@ ARGUMENTS = {
     "use_sim_time": ("false", "use /clock"),
     "model": ("", "ONNX model for planner rl/ebm; empty = from the params file"),
     "planner": ("", "rl | ebm | dwa | mppi; empty = from the params file"),
+    "deceptive": ("false", "true: add deceptive_planner_node (deceptive routes on plan)"),
+    "decoys": ("", "deceptive planner decoys x1,y1,x2,y2,...; empty = from the params file"),
+    "world": ("", "deceptive planner roadmap world YAML; empty = params file, else map topic"),
 }
+
+
+def parse_decoys(text):
+    """[x1, y1, x2, y2, ...] floats from 'x1,y1,x2,y2,...' (ValueError names the problem)."""
+    try:
+        values = [float(v) for v in text.replace(" ", "").split(",") if v]
+    except ValueError:
+        raise ValueError(f"decoys:={text!r} must be numbers x1,y1,x2,y2,...") from None
+    if len(values) % 2:
+        raise ValueError(f"decoys:={text!r} needs pairs x1,y1,x2,y2,...")
+    return values
 
 
 def node_parameters(params_file, node_name):
@@ -57,6 +76,19 @@ def _nodes(context, *args, **kwargs):
     for key in ("model", "planner"):
         if arg(key):
             planner[key] = arg(key)
+    deceptive = arg("deceptive").lower() in ("true", "1")
+    extra = []
+    if deceptive:
+        dpp = {**node_parameters(params_file, "deceptive_planner_node"),
+               "use_sim_time": sim_time}
+        if arg("world"):
+            dpp["world"] = arg("world")
+        if arg("decoys"):
+            dpp["decoys"] = parse_decoys(arg("decoys"))
+        executor["publish_plan"] = False  # the deceptive planner owns `plan`
+        extra.append(Node(package=PACKAGE, executable="deceptive_planner_node",
+                          name="deceptive_planner_node", namespace=arg("namespace"),
+                          parameters=[dpp], output="screen"))
     return [
         Node(package=PACKAGE, executable="sensor_fusion_node", name="sensor_fusion_node",
              namespace=arg("namespace"), parameters=[fusion], output="screen"),
@@ -67,6 +99,7 @@ def _nodes(context, *args, **kwargs):
              namespace=arg("namespace"), parameters=[instruction], output="screen"),
         Node(package=PACKAGE, executable="mission_executor_node", name="mission_executor_node",
              namespace=arg("namespace"), parameters=[executor], output="screen"),
+        *extra,
     ]
 
 

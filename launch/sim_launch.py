@@ -3,11 +3,15 @@
 
 Arguments: those of navigation_launch.py (use_sim_time defaults to 'true' here: the bridge
 publishes /clock) plus
-    world   world YAML ('' = generated from tier and seed, or the params file's)
+    world   world YAML ('' = generated from tier and seed, or the params file's); also the
+            deceptive planner's roadmap with deceptive:=true (which needs a world file: the
+            bridge publishes no map)
     tier    easy | medium | hard | dynamic ('' = the params file's)
     seed    generated world seed ('' = the params file's)
 
-The bridge publishes the world's goal on goal_pose, so the robot starts driving at once.
+The bridge publishes the world's goal on goal_pose, so the robot starts driving at once (with
+deceptive:=true along the deceptive planner's route, e.g.
+`ros2 launch nav_policy sim_launch.py world:=w.yaml deceptive:=true decoys:=2.0,1.5`).
 """
 
 import os
@@ -35,8 +39,11 @@ ARGUMENTS = {
     "world": ("", "world YAML; empty = from the params file (or tier + seed)"),
     "tier": ("", "easy | medium | hard | dynamic; empty = from the params file"),
     "seed": ("", "world seed; empty = from the params file"),
+    "deceptive": ("false", "true: add deceptive_planner_node (deceptive routes on plan)"),
+    "decoys": ("", "deceptive planner decoys x1,y1,x2,y2,...; empty = from the params file"),
 }
-NAVIGATION_ARGS = ("namespace", "params_file", "use_sim_time", "model", "planner")
+NAVIGATION_ARGS = ("namespace", "params_file", "use_sim_time", "model", "planner", "deceptive",
+                   "decoys", "world")
 
 
 def _bridge(context, *args, **kwargs):

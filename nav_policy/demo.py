@@ -2,13 +2,22 @@
 
     nav-policy demo [--instruction TEXT] [--world FILE] [--landmarks FILE]
                     [--planner rl|ebm|dwa|mppi] [--composed] [--json FILE|-] [--out DIR]
+                    [--deceptive [--decoy NAME ...] [--budget RATIO]]
     nav-policy demo --episode [--planner P] [--tier T] [--seed S]     one planner episode only
 
 Builds the furnished home (sim/worlds/home.yaml, landmarks config/landmarks_demo.yaml), starts
 sim_bridge_node, local_planner_node, instruction_node and mission_executor_node as separate
-processes over DDS (or, with --composed, in this process on one executor), sends the
-instruction, shows progress on stderr and writes into --out: trajectory.png, metrics.json and
-run.mcap (scan, odom, cmd_vel, mission_status, diagnostics; Foxglove Studio opens it).
+processes over DDS (or, with --composed, in this process, one executor thread per node), sends
+the instruction, shows progress on stderr and writes into --out: trajectory.png, metrics.json
+and run.mcap (scan, odom, cmd_vel, mission_status, diagnostics; Foxglove Studio opens it).
+
+--deceptive adds deceptive_planner_node: every goal the executor sends on goal_pose is planned
+as a deceptive route (dpp policy, decoys = the --decoy landmarks, default DEFAULT_DECOYS in the
+shipped home) and published on `plan`, which the local planner follows; the executor's own grid
+route is switched off. metrics.json then carries a "deception" block: per driven leg, the
+observer's P(true goal) over the first half of the route and the closest approach to each
+decoy, beside the same numbers for the shortest path (nav_policy.ros.deceptive_planner_node.
+route_deception).
 Exit code: 0 when the mission succeeded, 1 when it failed or timed out, 2 on bad input.
 """
 
@@ -33,6 +42,11 @@ DEFAULT_INSTRUCTION = ("go past the couch, then go to the kitchen door and wait 
                        "then turn left")
 TERMINAL = ("succeeded", "failed", "rejected", "cancelled")
 SCAN_SNAPSHOTS = 4  # lidar drawn at this many instants
+# decoys of the shipped home (config/landmarks_demo.yaml): a door on the far side of the living
+# room and an object near the start, so most goals have one plausible alternative to hide among
+DEFAULT_DECOYS = ("bedroom door", "tv")
+DECOY_COLOUR = (230, 120, 0)
+PLAN_COLOUR = (170, 170, 240)
 
 
 def add_parsers(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
@@ -47,12 +61,19 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-a
     p.add_argument("--landmarks", type=Path, default=None,
                    help="landmark YAML (default: the shipped config/landmarks_demo.yaml)")
     p.add_argument("--planner", choices=("rl", "ebm", "dwa", "mppi"), default=None,
-                   help="local planner (default: rl if models/local_rl.onnx exists, else dwa)")
+                   help="local planner (default: rl if models/local_rl.onnx exists, else dwa; "
+                        "dwa with --deceptive)")
     p.add_argument("--model", type=Path, help="ONNX model for rl/ebm (default: models/)")
     p.add_argument("--deceptive", action="store_true",
-                   help="route through the deceptive planner (needs deceptive_planner_node)")
+                   help="plan every goal as a deceptive route (deceptive_planner_node) that "
+                        "hides it among the --decoy landmarks")
+    p.add_argument("--decoy", action="append", metavar="NAME",
+                   help="--deceptive: a decoy landmark (name or alias; repeat for several); "
+                        f"default with the shipped landmarks: {', '.join(DEFAULT_DECOYS)}")
+    p.add_argument("--budget", type=float, default=1.5,
+                   help="--deceptive: route cost at most this x the shortest (default 1.5)")
     p.add_argument("--composed", action="store_true",
-                   help="run the nodes in this process (one executor) instead of processes")
+                   help="run the nodes in this process (a thread each) instead of processes")
     p.add_argument("--gui", action="store_true", help="PyBullet window (not in this build)")
     p.add_argument("--headless", action="store_true", help="no GUI (the default)")
     p.add_argument("--timeout", type=float, default=150.0, help="wall-clock limit (s)")
@@ -88,26 +109,60 @@ def resolve_inputs(args: argparse.Namespace) -> tuple[Path, Path, str]:
     landmarks = args.landmarks or config_path("landmarks_demo.yaml")
     load_world(world)
     load_landmarks(landmarks)
-    planner = args.planner or default_planner()
-    if args.deceptive:
-        raise ConfigError("--deceptive needs deceptive_planner_node, which this build does not "
-                          "ship yet")
+    # --deceptive: dwa follows the route's sharp turns; the shipped rl policy cuts them and
+    # stalls beside the goal, so the executor has to recover (docs/DEMO.md)
+    planner = args.planner or ("dwa" if args.deceptive else default_planner())
     return Path(world).resolve(), Path(landmarks).resolve(), planner
 
 
+def resolve_decoys(args: argparse.Namespace, landmarks: Path) -> dict[str, tuple[float, float]]:
+    """{landmark name: position} of the decoys ({} without --deceptive); ConfigError (exit 2)
+    for an unknown name, --decoy without --deceptive, or a budget below 1."""
+    from nav_policy.instruct import load_landmarks
+
+    if not args.deceptive:
+        if args.decoy:
+            raise ConfigError("--decoy needs --deceptive")
+        return {}
+    if not (math.isfinite(args.budget) and args.budget >= 1.0):
+        raise ConfigError(f"--budget must be >= 1 (x the shortest route), got {args.budget}")
+    lms = load_landmarks(landmarks)
+    names = args.decoy or list(DEFAULT_DECOYS)
+    out: dict[str, tuple[float, float]] = {}
+    for name in names:
+        lm = lms.lookup(name)
+        if lm is None:
+            hint = "" if args.decoy else " (the default decoys; give --decoy NAME)"
+            raise ConfigError(f"decoy {name!r} is not a landmark of {landmarks}{hint}; known: "
+                              f"{', '.join(lms.names)}")
+        out[lm.name] = (float(lm.position[0]), float(lm.position[1]))
+    return out
+
+
 def node_params(world: Path, landmarks: Path, planner: str, model: Path | None,
-                embeddings: bool) -> dict[str, dict[str, Any]]:
-    """Per-node parameter values of the demo."""
+                embeddings: bool, decoys: dict[str, tuple[float, float]] | None = None,
+                budget: float = 1.5) -> dict[str, dict[str, Any]]:
+    """Per-node parameter values of the demo (with decoys: + deceptive_planner_node)."""
     # a short carrot keeps the planner on the executor's grid route around furniture corners
     planner_p: dict[str, Any] = {"planner": planner, "lookahead_distance": 0.8}
     if model is not None:
         planner_p["model"] = str(model.resolve())
-    return {
+    out: dict[str, dict[str, Any]] = {
         "sim_bridge_node": {"world": str(world), "publish_goal": False, "camera_rate": 0.0},
         "local_planner_node": planner_p,
         "instruction_node": {"landmarks": str(landmarks), "use_embeddings": embeddings},
         "mission_executor_node": {"landmarks": str(landmarks), "world": str(world)},
     }
+    if decoys:
+        from nav_policy.sim.robot import load_robot_spec
+
+        # the deceptive planner owns `plan`: the executor sends goals only
+        out["mission_executor_node"]["publish_plan"] = False
+        out["deceptive_planner_node"] = {
+            "world": str(world), "robot_radius": float(load_robot_spec().radius),
+            "budget": float(budget), "snap_tolerance": 1.5,  # objects' centres sit in furniture
+            "decoys": [float(v) for xy in decoys.values() for v in xy]}
+    return out
 
 
 # ---- running the nodes -------------------------------------------------------------------------
@@ -117,13 +172,14 @@ NODE_COMMANDS = {
     "local_planner_node": ["-m", "nav_policy.ros.local_planner_node"],
     "instruction_node": ["-m", "nav_policy.ros.instruction_node"],
     "mission_executor_node": ["-m", "nav_policy.ros.mission_executor_node"],
+    "deceptive_planner_node": ["-m", "nav_policy.ros.deceptive_planner_node"],
 }
 
 
 def ros_args(values: dict[str, Any]) -> list[str]:
     out = ["--ros-args"]
     for k, v in values.items():
-        text = ("true" if v else "false") if isinstance(v, bool) else str(v)
+        text = ("true" if v else "false") if isinstance(v, bool) else str(v)  # a list: [a, b]
         out += ["-p", f"{k}:={text}"]
     return out
 
@@ -172,6 +228,7 @@ class Composed:
 
     def __init__(self, params: dict[str, dict[str, Any]]) -> None:
         from nav_policy.ros.composed import NodeThreads
+        from nav_policy.ros.deceptive_planner_node import DeceptivePlannerNode
         from nav_policy.ros.instruction_node import InstructionNode
         from nav_policy.ros.local_planner_node import LocalPlannerNode
         from nav_policy.ros.mission_executor_node import MissionExecutorNode
@@ -191,6 +248,9 @@ class Composed:
             InstructionNode(parameter_overrides=plain(params["instruction_node"])),
             MissionExecutorNode(parameter_overrides=plain(params["mission_executor_node"])),
         ]
+        if "deceptive_planner_node" in params:
+            self.nodes.append(DeceptivePlannerNode(parameter_overrides=overrides(
+                "deceptive_planner_node", params["deceptive_planner_node"])))
         self.nodes[1].autostart_up()
         self.spinning = NodeThreads(self.nodes)
 
@@ -218,14 +278,17 @@ class Record:
     sim_status: dict[str, Any] = field(default_factory=dict)
     diagnostics: dict[str, Any] = field(default_factory=dict)
     mission: dict[str, Any] | None = None
+    goals: list[tuple[float, float, float]] = field(default_factory=list)  # t, x, y (goal_pose)
+    plans: list[list[tuple[float, float]]] = field(default_factory=list)  # non-empty `plan`s
+    deceptive: list[dict[str, Any]] = field(default_factory=list)  # deceptive planner ~/status
 
 
 class Monitor:
     """A node in the demo process: records topics (MCAP + memory) and sends the instruction."""
 
-    def __init__(self, context: Any, bag: Any) -> None:
-        from geometry_msgs.msg import Twist
-        from nav_msgs.msg import Odometry
+    def __init__(self, context: Any, bag: Any, deceptive: bool = False) -> None:
+        from geometry_msgs.msg import PoseStamped, Twist
+        from nav_msgs.msg import Odometry, Path
         from rclpy.executors import SingleThreadedExecutor
         from rclpy.node import Node
         from sensor_msgs.msg import LaserScan
@@ -246,6 +309,11 @@ class Monitor:
         n.create_subscription(String, "mission", self._on_mission, msgs.COMMAND_QOS)
         n.create_subscription(String, "local_planner_node/diagnostics", self._on_diag, 10)
         n.create_subscription(String, "sim_bridge_node/status", self._on_sim, 10)
+        if deceptive:
+            n.create_subscription(PoseStamped, "goal_pose", self._on_goal, msgs.COMMAND_QOS)
+            n.create_subscription(Path, "plan", self._on_plan, msgs.COMMAND_QOS)
+            n.create_subscription(String, "deceptive_planner_node/status", self._on_deceptive,
+                                  msgs.COMMAND_QOS)
         self.executor = SingleThreadedExecutor(context=context)
         self.executor.add_node(n)
         self.t = 0.0
@@ -300,6 +368,27 @@ class Monitor:
         self._string("/sim_bridge_node/status", msg.data)
         self.rec.sim_status = json.loads(msg.data)
 
+    def _on_goal(self, msg: Any) -> None:
+        p = msg.pose.position
+        self.rec.goals.append((self.t, p.x, p.y))
+
+    def _on_plan(self, msg: Any) -> None:
+        from nav_policy.bench.bag import yaw_quaternion
+
+        pts = [(q.pose.position.x, q.pose.position.y) for q in msg.poses]
+        if pts:  # an empty plan is the executor's cancel
+            self.rec.plans.append(pts)
+        stamp = {"sec": msg.header.stamp.sec, "nanosec": msg.header.stamp.nanosec}
+        header = {"stamp": stamp, "frame_id": msg.header.frame_id}
+        self.bag.write("/plan", "nav_msgs/msg/Path", {"header": header, "poses": [
+            {"header": header, "pose": {"position": {"x": x, "y": y, "z": 0.0},
+                                        "orientation": yaw_quaternion(0.0)}}
+            for x, y in pts]}, self.t)
+
+    def _on_deceptive(self, msg: Any) -> None:
+        self._string("/deceptive_planner_node/status", msg.data)
+        self.rec.deceptive.append(json.loads(msg.data))
+
     def last_state(self) -> str | None:
         return self.rec.status[-1].get("state") if self.rec.status else None
 
@@ -341,16 +430,21 @@ class Progress:
             self.live.stop()
 
 
-def wait_for_graph(mon: Monitor, deadline: float, runtime: Any) -> None:
-    """Until the instruction and executor nodes are up and odometry flows."""
+def wait_for_graph(mon: Monitor, deadline: float, runtime: Any, deceptive: bool = False
+                   ) -> None:
+    """Until the instruction and executor nodes (and the deceptive planner) are up and
+    odometry flows."""
     while time.monotonic() < deadline:
         mon.spin(0.2)
         problem = runtime.dead()
         if problem:
             raise RuntimeError(problem)
+        deceptive_up = not deceptive or (
+            mon.node.count_publishers("deceptive_planner_node/status") > 0
+            and mon.node.count_subscribers("goal_pose") >= 3)  # + planner, this node
         if mon.instruction_pub.get_subscription_count() > 0 and mon.rec.poses and \
                 mon.node.count_publishers("goal_pose") > 0 and mon.rec.diagnostics and \
-                mon.node.count_subscribers("mission") >= 2:  # this node + executor
+                mon.node.count_subscribers("mission") >= 2 and deceptive_up:
             mon.spin(1.0)  # let discovery settle on the nodes' side too
             return
     raise RuntimeError("the nodes did not come up in time")
@@ -427,8 +521,70 @@ def summarize_run(rec: Record, state: str, instruction: str, planner: str, world
     }
 
 
+def deception_legs(rec: Record, min_length: float = 0.5) -> list[tuple[tuple[float, float],
+                                                                     list[tuple[float, float]]]]:
+    """(goal, driven points) per distinct goal_pose of the run: the odometry from the goal's
+    arrival until the next different goal (or the end); legs shorter than min_length dropped."""
+    goals: list[tuple[float, float, float]] = []
+    for t, x, y in rec.goals:  # a resent goal (executor recovery) continues its leg
+        if not goals or math.dist(goals[-1][1:], (x, y)) > 1e-3:
+            goals.append((t, x, y))
+    legs = []
+    for k, (t0, x, y) in enumerate(goals):
+        t1 = goals[k + 1][0] if k + 1 < len(goals) else math.inf
+        pts = [(p[1], p[2]) for p in rec.poses if t0 <= p[0] < t1]
+        if len(pts) > 1 and sum(math.dist(a, b) for a, b in zip(pts, pts[1:])) >= min_length:
+            legs.append(((x, y), pts))
+    return legs
+
+
+def deception_report(rec: Record, world: Path, decoys: dict[str, tuple[float, float]],
+                     params: dict[str, Any]) -> dict[str, Any]:
+    """The "deception" block of metrics.json: per driven leg, how well the goal stayed hidden
+    from a roadmap observer (route_deception), beside the shortest path between the same ends."""
+    from nav_policy.deception.graphs import GraphError
+    from nav_policy.ros.deceptive_planner_node import build_roadmap, route_deception
+
+    p = {"robot_radius": 0.2, "resolution": 0.25, "margin": 0.05, **params}
+    graph = build_roadmap(p)
+    legs = []
+    for goal, pts in deception_legs(rec):
+        entry: dict[str, Any] = {"goal": [round(goal[0], 3), round(goal[1], 3)],
+                                 "reached": math.dist(pts[-1], goal) <= 0.5}
+        try:
+            entry.update(route_deception(graph, pts, goal, list(decoys.values())))
+        except GraphError as exc:
+            entry["error"] = str(exc)
+        legs.append(entry)
+    scored = [leg for leg in legs if "p_true_goal_prefix" in leg]
+
+    def mean(key: str) -> float | None:
+        return round(sum(leg[key] for leg in scored) / len(scored), 4) if scored else None
+
+    planned = [d for d in rec.deceptive if d.get("state") == "planned"]
+    return {
+        "decoys": {k: list(v) for k, v in decoys.items()},
+        "budget": p.get("budget", 1.5), "policy": p.get("policy", "rl"),
+        "mode": p.get("mode", "ambiguity"),
+        "plans": len(planned),
+        "rejections": [{k: d.get(k) for k in ("code", "reason")} for d in rec.deceptive
+                       if d.get("state") == "rejected"],
+        "planned_cost_ratio": [round(d["cost_ratio"], 3) for d in planned if "cost_ratio" in d],
+        "legs": legs,
+        "p_true_goal_prefix": mean("p_true_goal_prefix"),
+        "p_true_goal_prefix_shortest": mean("p_true_goal_prefix_shortest"),
+        "deceptive_fraction": mean("deceptive_fraction"),
+        "deceptive_fraction_shortest": mean("deceptive_fraction_shortest"),
+        "note": "observer on the planner's roadmap (costdif, beta = 1 / median edge); a leg "
+                "runs from its goal_pose until the executor moves on (within its pass or "
+                "arrival tolerance of the goal); the prefix is the first half of each leg's "
+                "length; lower P(true goal) = better hidden",
+    }
+
+
 def picture(rec: Record, world_file: Path, landmarks_file: Path, path: Path,
-            v_max: float, radius: float) -> None:
+            v_max: float, radius: float,
+            decoys: dict[str, tuple[float, float]] | None = None) -> None:
     """Top-down PNG: world, landmarks labelled, step goals, path by speed, lidar snapshots."""
     import cv2
     import numpy as np
@@ -443,6 +599,12 @@ def picture(rec: Record, world_file: Path, landmarks_file: Path, path: Path,
         cv2.circle(view.img, view.px(*lm.position), 3, colour, -1)
         cv2.putText(view.img, lm.name, view.px(lm.position[0] + 0.08, lm.position[1] + 0.08),
                     cv2.FONT_HERSHEY_SIMPLEX, 0.38, colour, 1, cv2.LINE_AA)
+    for plan in rec.plans:  # deceptive routes as planned, under the driven path
+        view.polyline(plan, PLAN_COLOUR, 1)
+    for name, (x, y) in (decoys or {}).items():
+        cv2.drawMarker(view.img, view.px(x, y), DECOY_COLOUR, cv2.MARKER_TILTED_CROSS, 14, 2)
+        cv2.putText(view.img, f"decoy: {name}", view.px(x + 0.1, y - 0.25),
+                    cv2.FONT_HERSHEY_SIMPLEX, 0.4, DECOY_COLOUR, 1, cv2.LINE_AA)
     for k, (_, _label, g) in enumerate(step_goals(rec.status)):
         view.goal((g[0], g[1]), 0.3)
         cv2.putText(view.img, str(k + 1), view.px(g[0] - 0.1, g[1] - 0.3),
@@ -478,6 +640,17 @@ def print_summary(m: dict[str, Any], out: Path) -> None:
           f"{m['time_s']:.1f} s (sim), path {m['path_length_m']:.2f} m, collisions "
           f"{m['collisions']}, final error {err}, planner {m['planner']}; wall "
           f"{m['wall_s']:.0f} s", file=sys.stderr)
+    d = m.get("deception")
+    if d is not None:
+        def num(v: float | None) -> str:
+            return "-" if v is None else f"{v:.2f}"
+
+        print(f"  deception ({', '.join(d['decoys'])}; budget {d['budget']:g}): {d['plans']} "
+              f"plans, {len(d['legs'])} legs; observer P(true goal) over the first half "
+              f"{num(d['p_true_goal_prefix'])} (shortest path "
+              f"{num(d['p_true_goal_prefix_shortest'])}), on deceptive nodes "
+              f"{num(d['deceptive_fraction'])} of the length (shortest "
+              f"{num(d['deceptive_fraction_shortest'])})", file=sys.stderr)
     print(f"  artefacts: {out / 'trajectory.png'}, {out / 'metrics.json'}, "
           f"{out / 'run.mcap'}", file=sys.stderr)
 
@@ -489,6 +662,7 @@ def run_demo(args: argparse.Namespace) -> int:
     if args.episode:
         return run_episode_demo(args)
     world, landmarks, planner = resolve_inputs(args)
+    decoys = resolve_decoys(args, landmarks)
     try:
         import rclpy  # noqa: F401
     except ImportError as exc:
@@ -497,13 +671,17 @@ def run_demo(args: argparse.Namespace) -> int:
     if args.gui:
         print("nav-policy demo: --gui is not supported by sim_bridge_node yet; running headless",
               file=sys.stderr)
-    chosen = "" if args.planner else " (default: models/local_rl.onnx " + \
-        ("found)" if planner == "rl" else "not found)")
+    chosen = "" if args.planner else " (default with --deceptive)" if args.deceptive else \
+        " (default: models/local_rl.onnx " + ("found)" if planner == "rl" else "not found)")
     print(f"nav-policy demo: planner {planner}{chosen}; instruction: {args.instruction!r}",
           file=sys.stderr)
+    if decoys:
+        print(f"nav-policy demo: deceptive routes, decoys {', '.join(decoys)}, budget "
+              f"{args.budget:g}", file=sys.stderr)
     args.out.mkdir(parents=True, exist_ok=True)
-    params = node_params(world, landmarks, planner, args.model, args.embeddings)
-    metrics = execute(args, params, world, landmarks, planner)
+    params = node_params(world, landmarks, planner, args.model, args.embeddings, decoys,
+                         args.budget)
+    metrics = execute(args, params, world, landmarks, planner, decoys)
     text = json.dumps(metrics)
     (args.out / "metrics.json").write_text(text + "\n")
     if args.json == "-":
@@ -515,7 +693,8 @@ def run_demo(args: argparse.Namespace) -> int:
 
 
 def execute(args: argparse.Namespace, params: dict[str, dict[str, Any]], world: Path,
-            landmarks: Path, planner: str) -> dict[str, Any]:
+            landmarks: Path, planner: str,
+            decoys: dict[str, tuple[float, float]] | None = None) -> dict[str, Any]:
     """Start the nodes, run the mission, stop them; the metrics (artefacts written)."""
     import rclpy
 
@@ -532,10 +711,10 @@ def execute(args: argparse.Namespace, params: dict[str, dict[str, Any]], world: 
     runtime: Any = None
     state = "error"
     with BagWriter(args.out / "run.mcap") as bag:
-        mon = Monitor(context, bag)
+        mon = Monitor(context, bag, deceptive=bool(decoys))
         try:
             runtime = Composed(params) if args.composed else Processes(params, args.out)
-            wait_for_graph(mon, min(deadline, t0 + 60.0), runtime)
+            wait_for_graph(mon, min(deadline, t0 + 60.0), runtime, deceptive=bool(decoys))
             state = run_mission(mon, runtime, args.instruction, deadline)
             mon.spin(0.5)  # the last status and odometry
         except RuntimeError as exc:
@@ -551,8 +730,12 @@ def execute(args: argparse.Namespace, params: dict[str, dict[str, Any]], world: 
             rclpy.try_shutdown()
     metrics = summarize_run(mon.rec, state, args.instruction, planner, world,
                             time.monotonic() - t0)
+    if decoys:
+        metrics["deception"] = deception_report(mon.rec, world, decoys,
+                                                params["deceptive_planner_node"])
     robot = load_robot_spec()
-    picture(mon.rec, world, landmarks, args.out / "trajectory.png", robot.v_max, robot.radius)
+    picture(mon.rec, world, landmarks, args.out / "trajectory.png", robot.v_max, robot.radius,
+            decoys)
     metrics["artefacts"] = {k: str(args.out / f) for k, f in (
         ("picture", "trajectory.png"), ("metrics", "metrics.json"), ("bag", "run.mcap"))}
     return metrics

@@ -134,6 +134,10 @@ def check_nodes(nodes: list[Recorder]) -> dict[str, Recorder]:
     for name, node in by_name.items():
         assert node.kwargs["executable"] in console_scripts()
         (values,) = node.kwargs["parameters"]
+        values = dict(values)
+        if name == "deceptive_planner_node" and "decoys" in values:
+            decoys = values.pop("decoys")  # a double array the node declares itself
+            assert len(decoys) % 2 == 0 and all(type(v) is float for v in decoys), decoys
         assert params.check_values(name, values) is None, name
     return by_name
 
@@ -160,3 +164,37 @@ def test_sim_launch_adds_the_bridge_and_sim_time(launch_modules: None) -> None:
     assert (bridge["tier"], bridge["seed"]) == ("medium", 7)
     planner = nodes["local_planner_node"].kwargs["parameters"][0]
     assert planner["use_sim_time"] is True and planner["planner"] == "dwa"
+
+
+def test_navigation_launch_adds_the_deceptive_planner_on_request(launch_modules: None) -> None:
+    nodes = check_nodes(run_launch(REPO / "launch" / "navigation_launch.py",
+                                   {"deceptive": "true", "decoys": "1.5, -2.0,3,4",
+                                    "namespace": "robot1"}))
+    assert set(nodes) == {"sensor_fusion_node", "local_planner_node", "instruction_node",
+                          "mission_executor_node", "deceptive_planner_node"}
+    dpp = nodes["deceptive_planner_node"]
+    values = dpp.kwargs["parameters"][0]
+    assert dpp.kwargs["namespace"] == "robot1" and values["use_sim_time"] is False
+    assert values["decoys"] == [1.5, -2.0, 3.0, 4.0]
+    assert values["world"] == "" and values["budget"] == 1.5  # the params file's: map topic
+    assert nodes["mission_executor_node"].kwargs["parameters"][0]["publish_plan"] is False
+    with pytest.raises(ValueError, match="pairs"):
+        run_launch(REPO / "launch" / "navigation_launch.py",
+                   {"deceptive": "true", "decoys": "1.0,2.0,3.0"})
+    with pytest.raises(ValueError, match="numbers"):
+        run_launch(REPO / "launch" / "navigation_launch.py",
+                   {"deceptive": "true", "decoys": "1.0,a"})
+
+
+def test_sim_launch_deceptive_planner_uses_the_sim_world(launch_modules: None) -> None:
+    world = str(REPO / "sim" / "worlds" / "home.yaml")
+    nodes = check_nodes(run_launch(REPO / "launch" / "sim_launch.py",
+                                   {"world": world, "deceptive": "true", "decoys": "-3,2.2"}))
+    assert "deceptive_planner_node" in nodes and "sim_bridge_node" in nodes
+    values = nodes["deceptive_planner_node"].kwargs["parameters"][0]
+    assert values["world"] == world and values["use_sim_time"] is True
+    assert values["decoys"] == [-3.0, 2.2]
+    assert nodes["sim_bridge_node"].kwargs["parameters"][0]["world"] == world
+    plain = check_nodes(run_launch(REPO / "launch" / "sim_launch.py", {"world": world}))
+    assert "deceptive_planner_node" not in plain  # off by default
+    assert plain["mission_executor_node"].kwargs["parameters"][0]["publish_plan"] is True

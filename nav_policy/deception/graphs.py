@@ -299,6 +299,85 @@ def world_roadmap(world: Any, robot_radius: float, resolution: float = 0.25,
 
     grid = GridMap.from_world(world, resolution)
     free = grid.clearance > robot_radius + margin
+    ox, oy = grid.origin
+    return _free_grid_roadmap(free, resolution,
+                              lambda cols, rows: np.stack([ox + cols * resolution,
+                                                           oy + rows * resolution], axis=1),
+                              f"roadmap_{getattr(world, 'name', 'world')}",
+                              "the world has no free cell wider than the robot")
+
+
+def occupancy_clearance(occupancy: np.ndarray, map_resolution: float,
+                        occupied_threshold: int = 50, unknown_is_obstacle: bool = True
+                        ) -> np.ndarray:
+    """Clearance (m) of every cell of an occupancy grid (nav_msgs/OccupancyGrid values: 0-100
+    occupancy probability, -1 unknown; row i, column j), the counterpart of
+    nav_policy.sim.grid.GridMap.clearance for a map instead of a world model.
+
+    Obstacles are the cells with a value >= `occupied_threshold`, and unknown cells (any
+    negative value, or above 100) unless `unknown_is_obstacle` is false; outside the map counts
+    as unknown. A free cell's clearance is the distance from its centre to the nearest obstacle
+    cell's centre minus half a cell (the obstacle's near edge), 0 on obstacles.
+    """
+    from scipy.ndimage import distance_transform_edt
+
+    occ = np.asarray(occupancy)
+    if occ.ndim != 2 or occ.size == 0:
+        raise GraphError(f"occupancy grid must be a non-empty 2-D array, got shape {occ.shape}")
+    if not (math.isfinite(map_resolution) and map_resolution > 0):
+        raise GraphError(f"occupancy grid resolution must be > 0, got {map_resolution}")
+    unknown = (occ < 0) | (occ > 100)
+    obstacle = (occ >= occupied_threshold) & ~unknown
+    if unknown_is_obstacle:
+        obstacle |= unknown
+    padded = np.pad(obstacle, 1, constant_values=unknown_is_obstacle)
+    if not padded.any():  # nothing anywhere: clearance is unbounded
+        return np.full(occ.shape, np.inf)
+    dist = distance_transform_edt(~padded)[1:-1, 1:-1] * map_resolution
+    return np.where(obstacle, 0.0, np.maximum(dist - map_resolution / 2, 0.0))
+
+
+def occupancy_roadmap(occupancy: np.ndarray, map_resolution: float,
+                      origin: tuple[float, float, float], robot_radius: float,
+                      resolution: float = 0.25, margin: float = 0.0,
+                      occupied_threshold: int = 50, unknown_is_obstacle: bool = True,
+                      name: str = "roadmap_map") -> Graph:
+    """Free-space grid roadmap of an occupancy grid map, built as world_roadmap builds one of
+    a simulator world: nodes every `resolution` m whose clearance (occupancy_clearance, read
+    at the map cell under the node) exceeds `robot_radius + margin`, 8-connected without
+    corner cutting, weights in metres, the largest component kept.
+
+    `occupancy` is (height, width), row 0 at the map origin; `origin` is the map's
+    (x, y, yaw) (nav_msgs/MapMetaData.origin): node positions are in the map's frame.
+    """
+    clearance = occupancy_clearance(occupancy, map_resolution, occupied_threshold,
+                                    unknown_is_obstacle)
+    if not (math.isfinite(resolution) and resolution > 0):
+        raise GraphError(f"roadmap resolution must be > 0, got {resolution}")
+    h, w = clearance.shape
+    extent_x, extent_y = w * map_resolution, h * map_resolution
+    nx, ny = max(int(extent_x // resolution), 1), max(int(extent_y // resolution), 1)
+    # node centres, centred on the map; local coordinates from the map origin's corner
+    us = (extent_x - (nx - 1) * resolution) / 2 + resolution * np.arange(nx)
+    vs = (extent_y - (ny - 1) * resolution) / 2 + resolution * np.arange(ny)
+    jj = np.clip((us / map_resolution).astype(np.int64), 0, w - 1)
+    ii = np.clip((vs / map_resolution).astype(np.int64), 0, h - 1)
+    free = clearance[np.ix_(ii, jj)] > robot_radius + margin
+    ox, oy, yaw = (float(v) for v in origin)
+    c, s = math.cos(yaw), math.sin(yaw)
+
+    def to_map(cols: np.ndarray, rows: np.ndarray) -> np.ndarray:
+        u, v = us[cols], vs[rows]
+        return np.stack([ox + c * u - s * v, oy + s * u + c * v], axis=1)
+
+    return _free_grid_roadmap(free, resolution, to_map, name,
+                              "the map has no free cell wider than the robot")
+
+
+def _free_grid_roadmap(free: np.ndarray, resolution: float, to_world: Any, name: str,
+                       empty_reason: str) -> Graph:
+    """8-connected roadmap of the True cells of `free` (no corner cutting), weights in metres;
+    to_world(cols, rows) gives node positions. The largest component is kept."""
     h, w = free.shape
     idx = np.arange(h * w).reshape(h, w)
     edges, weights = [], []
@@ -311,13 +390,11 @@ def world_roadmap(world: Any, robot_radius: float, resolution: float = 0.25,
         edges.append(np.stack([idx[0:i1, j0:j1][ok], idx[di:i1 + di, j0 + dj:j1 + dj][ok]], 1))
         weights.append(np.full(int(ok.sum()), resolution * math.hypot(di, dj)))
     cells = idx.reshape(-1)
-    pos = np.stack([grid.origin[0] + (cells % w) * resolution,
-                    grid.origin[1] + (cells // w) * resolution], axis=1)
-    graph = build_graph(cells, pos, np.concatenate(edges), np.concatenate(weights),
-                        name=f"roadmap_{getattr(world, 'name', 'world')}")
+    pos = to_world(cells % w, cells // w)
+    graph = build_graph(cells, pos, np.concatenate(edges), np.concatenate(weights), name=name)
     graph = subgraph(graph, np.nonzero(free.reshape(-1))[0])
     if graph.num_nodes == 0:
-        raise GraphError("the world has no free cell wider than the robot")
+        raise GraphError(empty_reason)
     return largest_component(graph)
 
 
@@ -328,6 +405,6 @@ def nearest_node(graph: Graph, x: float, y: float) -> int:
 
 __all__ = [
     "Graph", "GraphError", "build_graph", "graph_from_dict", "grid_graph", "largest_component",
-    "load_graph", "nearest_node", "random_geometric_graph", "save_graph", "subgraph",
-    "world_roadmap",
+    "load_graph", "nearest_node", "occupancy_clearance", "occupancy_roadmap",
+    "random_geometric_graph", "save_graph", "subgraph", "world_roadmap",
 ]

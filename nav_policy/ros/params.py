@@ -215,14 +215,22 @@ EXECUTOR: tuple[ParamSpec, ...] = (
 # deceptive_planner_node; its `decoys` (a ROS double array x1,y1,x2,y2,...) is declared by the
 # node itself: the table holds scalar parameters only
 DECEPTIVE_PLANNER: tuple[ParamSpec, ...] = (
-    ParamSpec("world", "", "world YAML the roadmap is built from; empty = the generated easy "
-              "world of seed 0", read_only=True),
+    ParamSpec("world", "", "world YAML the roadmap is built from; empty = the occupancy grid "
+              "on `map`", read_only=True),
+    ParamSpec("use_map", False, "build the roadmap from the `map` topic (nav_msgs/"
+              "OccupancyGrid, transient local) even when `world` is set", read_only=True),
+    ParamSpec("occupied_threshold", 50, "map cells with this occupancy (0-100) or more are "
+              "obstacles", 1, 100, read_only=True),
+    ParamSpec("unknown_is_obstacle", True, "unknown map cells (-1) and the outside of the map "
+              "are obstacles", read_only=True),
     _f("robot_radius", 0.2, 0.0, 2.0, "roadmap cells keep more than this clearance (m)",
        read_only=True),
     _f("resolution", 0.25, 0.02, 2.0, "roadmap cell size (m)", read_only=True),
     _f("margin", 0.05, 0.0, 2.0, "extra clearance beyond robot_radius (m)", read_only=True),
     _f("snap_tolerance", 1.0, 0.0, 10.0, "start, goal or decoy farther than this (m) from "
        "every roadmap node cannot be snapped"),
+    _f("goal_tolerance", 0.3, 0.01, 5.0, "robot within this (m) of the goal: the goal is done "
+       "and later decoy or parameter changes no longer re-plan it"),
     _f("budget", 1.5, 1.0, 10.0, "path cost budget as a multiple of the shortest roadmap path"),
     ParamSpec("mode", "ambiguity", "deception bonus of the rl policy",
               choices=("ambiguity", "exaggeration")),
