@@ -145,6 +145,15 @@ def test_onnx_matches_torch_k_step_inference(smoke_run: tuple[Path, Path, dict])
     assert np.allclose(got[1], ref[1], rtol=1e-4, atol=1e-4)
     assert np.array_equal(got[2], ref[2])
     assert got[2].min() >= 0 and got[2].max() <= 8
+    # the optional inputs select the number of steps in the same file
+    sess = rt.session
+    for k in (1, 4, 8):
+        feeds = {"obs": obs, "steps": np.array(k, np.float32), "max_steps": np.array(k, np.float32)}
+        cmd_k, _, used_k, _ = sess.run(None, feeds)
+        with torch.no_grad():
+            ref_k = module(torch.as_tensor(obs), torch.tensor(float(k)), torch.tensor(float(k)))
+        assert used_k.max() <= k and np.array_equal(used_k, ref_k[2].numpy())
+        assert np.max(np.abs(cmd_k - ref_k[0].numpy())) <= 1e-5
 
 
 def _with_energy_high(src: Path, dst: Path, value: str) -> Path:

@@ -2,9 +2,10 @@
 and the unrolled inference steps in one graph (nav_policy.policies.ebm.EbmInference).
 
     input  obs    float32 [N, obs_dim]  raw codec observation
+    input  steps, max_steps  float32 scalars, optional (defaults inside the file)
     output cmd    float32 [N, 2]        (v m/s, w rad/s) of the chunk's first step
            energy float32 [N]           E(o, a) of the returned chunk (the uncertainty)
-           steps  float32 [N]           gradient steps applied (early stop, dynamic compute)
+           steps_used float32 [N]       gradient steps applied (early stop, dynamic compute)
            chunk  float32 [N, H, 2]     the whole chunk, normalised
 
 Parity: ORT vs the torch module on `parity_samples` observations (half from the run's own
@@ -25,7 +26,7 @@ from nav_policy.export.metadata import ModelMetadata
 from nav_policy.training.rundir import read_meta
 
 PARITY_TOL = 1e-5
-OUTPUTS = ["cmd", "energy", "steps", "chunk"]
+OUTPUTS = ["cmd", "energy", "steps_used", "chunk"]
 
 
 def load_checkpoint(run: Path, checkpoint: str = "best") -> tuple[Any, float, dict[str, Any]]:
@@ -97,11 +98,17 @@ def export_ebm_run(run_dir: str | Path, out: str | Path, checkpoint: str = "best
     tmp = out.with_suffix(".tmp.onnx")
     with warnings.catch_warnings():  # the TorchScript exporter is deprecated but exact here
         warnings.simplefilter("ignore")
-        torch.onnx.export(module, (torch.zeros(1, spec.size),), str(tmp), input_names=["obs"],
-                          output_names=OUTPUTS,
+        torch.onnx.export(module, (torch.zeros(1, spec.size), *module.defaults()), str(tmp),
+                          input_names=["obs", "steps", "max_steps"], output_names=OUTPUTS,
                           dynamic_axes={k: {0: "batch"} for k in ["obs", *OUTPUTS]},
                           opset_version=17, dynamo=False)
     model = onnx.load(str(tmp))
+    # steps / max_steps: optional inputs, their defaults stored as initialisers of the same name
+    from onnx import numpy_helper
+
+    for name, value in zip(("steps", "max_steps"), module.defaults()):
+        model.graph.initializer.append(numpy_helper.from_array(
+            np.array(float(value), dtype=np.float32), name))
     trained = int(ck["updates"])
     md = ModelMetadata(kind="ebm", obs_spec=spec, action_spec=action_spec,
                        codec_version=CODEC_VERSION, trained_steps=trained,

@@ -33,7 +33,8 @@ class PolicyPlanner:
     """
 
     def __init__(self, runtime: PolicyRuntime, robot: RobotSpec, energy_gate: bool = True,
-                 energy_speed_factor: float = 0.5) -> None:
+                 energy_speed_factor: float = 0.5, steps: int | None = None,
+                 max_steps: int | None = None) -> None:
         self.runtime = runtime
         self.robot = robot
         self.name = runtime.meta.kind
@@ -51,6 +52,13 @@ class PolicyPlanner:
             except ValueError as exc:
                 raise ModelError(f"{runtime.path}: ebm.energy_high {text!r} is not a number") \
                     from exc
+        self.feeds: dict[str, np.ndarray] = {}
+        for name, value in (("steps", steps), ("max_steps", max_steps)):
+            if value is None:
+                continue
+            if self.name != "ebm" or not 0 <= int(value) <= 8:
+                raise ModelError(f"{name}={value}: only an ebm model takes it, within [0, 8]")
+            self.feeds[name] = np.array(float(value), dtype=np.float32)
         self.last_info: dict[str, Any] = {}
         self.reset()
 
@@ -79,7 +87,7 @@ class PolicyPlanner:
             self.prev_action = encode_action(0.0, 0.0, self.action_spec)
             self.last_info = {"reason": str(exc)}
             return 0.0, 0.0
-        outs = self.runtime.run(obs)
+        outs = self.runtime.run(obs, self.feeds)
         v, w = float(outs[0][0]), float(outs[0][1])
         info: dict[str, Any] = {"kind": self.name}
         if self.name == "ebm" and len(outs) >= 3:

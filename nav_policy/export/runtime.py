@@ -63,8 +63,10 @@ class PolicyRuntime:
             raise ModelError(f"{self.path}: input width {width} but obs_spec says "
                              f"{self.meta.obs_spec.size}")
 
-    def run(self, obs: np.ndarray) -> list[np.ndarray]:
-        """All outputs for one observation (1-D) or a batch (2-D)."""
+    def run(self, obs: np.ndarray, extra: dict[str, np.ndarray] | None = None
+            ) -> list[np.ndarray]:
+        """All outputs for one observation (1-D) or a batch (2-D); `extra` feeds optional
+        inputs by name (ebm: steps, max_steps)."""
         x = np.asarray(obs, dtype=np.float32)
         single = x.ndim == 1
         if single:
@@ -72,7 +74,8 @@ class PolicyRuntime:
         if x.ndim != 2 or x.shape[1] != self.meta.obs_spec.size:
             raise ModelError(f"{self.path}: observation of shape {tuple(np.shape(obs))}, the "
                              f"model expects (N, {self.meta.obs_spec.size})")
-        outs = self.session.run(self.output_names, {self.input_name: x})
+        feeds = {self.input_name: x, **(extra or {})}
+        outs = self.session.run(self.output_names, feeds)
         return [o[0] for o in outs] if single else outs
 
     def act(self, obs: np.ndarray) -> np.ndarray:

@@ -59,7 +59,8 @@ def make_planner(name: str, robot: RobotSpec | None = None, model: str | Path | 
     "rl" / "ebm" loaded from the exported `model` file."""
     if name in ("rl", "ebm"):
         from nav_policy.export.planner import PolicyPlanner
-        known = {"energy_gate", "energy_speed_factor"} if name == "ebm" else set()
+        known = {"energy_gate", "energy_speed_factor", "steps", "max_steps"} \
+            if name == "ebm" else set()
         unknown = sorted(set(params) - known)
         if unknown:
             raise ConfigError(f"unknown {name} parameter(s) {', '.join(unknown)}"

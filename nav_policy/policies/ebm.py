@@ -103,35 +103,58 @@ def unroll(model: EnergyModel, feat: torch.Tensor, alpha: torch.Tensor, k: int,
     return out
 
 
+STEP_CAP = 8  # unrolled iterations in the exported graph; `max_steps` selects how many apply
+
+
 class EbmInference(nn.Module):
     """The exported graph: raw codec observation -> (cmd (N, 2) SI of the chunk's first step,
-    energy (N,), steps used (N,), chunk (N, H, 2) normalised)."""
+    energy (N,), steps used (N,), chunk (N, H, 2) normalised).
+
+    `steps` and `max_steps` are optional scalar inputs (float tensors; defaults from the
+    settings, stored in the ONNX file as overridable initialisers): iteration k applies where
+    k < steps, or where k < max_steps and the energy at iteration `steps` was above
+    energy_high; a sample stops for good once ||grad E|| < grad_eps. STEP_CAP iterations are
+    always computed (masked), so one graph serves every setting up to the cap.
+    """
 
     def __init__(self, model: EnergyModel, alpha: float, settings: InferenceSettings,
                  action_spec: ActionSpec) -> None:
         super().__init__()
+        if not 0 <= settings.steps <= settings.max_steps <= STEP_CAP:
+            raise ValueError(f"need 0 <= steps <= max_steps <= {STEP_CAP}: {settings}")
         self.model = model
         self.alpha = float(alpha)
         self.s = settings
         self.action_spec = action_spec
 
-    def forward(self, obs: torch.Tensor) -> tuple[torch.Tensor, ...]:
+    def defaults(self) -> tuple[torch.Tensor, torch.Tensor]:
+        return (torch.tensor(float(self.s.steps)), torch.tensor(float(self.s.max_steps)))
+
+    def forward(self, obs: torch.Tensor, steps: torch.Tensor | None = None,
+                max_steps: torch.Tensor | None = None) -> tuple[torch.Tensor, ...]:
         m = self.model
+        d_steps, d_max = self.defaults()
+        steps = d_steps if steps is None else steps.reshape(())
+        max_steps = d_max if max_steps is None else max_steps.reshape(())
         feat = m.obs_features(obs)
         n = obs.shape[0]
         a = m.start.unsqueeze(0).repeat(n, 1)
-        active = torch.ones(n, 1, dtype=obs.dtype)
-        steps = torch.zeros(n, dtype=obs.dtype)
-        e = torch.zeros(n, dtype=obs.dtype)
-        for k in range(self.s.max_steps):
-            if k == self.s.steps:  # dynamic compute: go on only where the energy is high
-                e, _ = m.energy_and_grad(feat, a)
-                active = active * (e > self.s.energy_high).to(obs.dtype).unsqueeze(-1)
+        moving = torch.ones(n, 1, dtype=obs.dtype)  # 0 once the gradient norm fell below eps
+        high = torch.ones(n, 1, dtype=obs.dtype)  # energy at iteration `steps` above energy_high
+        used = torch.zeros(n, dtype=obs.dtype)
+        for k in range(STEP_CAP):
             e, g = m.energy_and_grad(feat, a)
+            kk = torch.tensor(float(k))
+            is_gate = (steps == kk).to(obs.dtype)
+            high = is_gate * (e > self.s.energy_high).to(obs.dtype).unsqueeze(-1) \
+                + (1.0 - is_gate) * high
             gnorm = torch.sqrt((g * g).sum(-1, keepdim=True))
-            active = active * (gnorm >= self.s.grad_eps).to(obs.dtype)
-            a = torch.clamp(a - self.alpha * g * active, -1.0, 1.0)
-            steps = steps + active.squeeze(-1)
+            moving = moving * (gnorm >= self.s.grad_eps).to(obs.dtype)
+            within = torch.clamp((kk < steps).to(obs.dtype)
+                                 + (kk < max_steps).to(obs.dtype) * high, 0.0, 1.0)
+            apply = within * moving
+            a = torch.clamp(a - self.alpha * g * apply, -1.0, 1.0)
+            used = used + apply.squeeze(-1)
         e, _ = m.energy_and_grad(feat, a)
         cmd = decode_action(a[:, :2], self.action_spec)  # the shared action codec
-        return cmd, e, steps, a.reshape(n, m.horizon, 2)
+        return cmd, e, used, a.reshape(n, m.horizon, 2)

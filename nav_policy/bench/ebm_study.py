@@ -1,0 +1,371 @@
+"""The energy-based planner's own questions, measured on the shipped model file:
+
+    python -m nav_policy.bench.ebm_study --model models/local_ebm.onnx --episodes 20 --seed 0 \\
+        --json docs/data/ebm_study.json --plot docs/ebm_study.png
+
+1. steps:       success / collision / compute per tier vs inference steps (1, 2, 4, 8): do 2 suffice?
+2. gate:        hard and dynamic tiers, the energy-gated speed cap on vs off (same model, same
+                episodes): collisions and success;
+3. uncertainty: the model's energy on training-like observations (held-out episodes of the four
+                tiers, no noise) vs the same states with heavy lidar noise and dropout, vs a world
+                never trained on (sim/worlds/home.yaml), vs random observations; AUROC of energy
+                as an out-of-distribution score;
+4. recovery:    from near-collision states (the robot first driven straight at its nearest
+                obstacle until it is within `--near` m of it, then braked to a standstill), the
+                fraction of episodes each planner (ebm, rl, and mppi as the reference) still
+                finishes, with no collision.
+
+Episode i of a tier uses world seed S + i (as nav-policy bench). Everything runs through the
+ONNX file in onnxruntime (steps via the file's optional `steps`/`max_steps` inputs).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import sys
+from pathlib import Path
+from typing import Any, cast
+
+import gymnasium as gym
+import numpy as np
+
+import nav_policy  # noqa: F401 - registers the env ids
+from nav_policy.codecs import encode_action, encode_observation, initial_prev_action
+from nav_policy.envs.local_nav import LocalNavEnv
+from nav_policy.envs.registration import LOCAL_NAV_ID
+from nav_policy.errors import WorldError
+from nav_policy.export.planner import PolicyPlanner
+from nav_policy.planners.evaluate import run_episode, summarise
+
+TIERS = ("easy", "medium", "hard", "dynamic")
+
+
+def _bar(total: int, desc: str, enabled: bool) -> Any:
+    from tqdm import tqdm
+
+    return tqdm(total=total, desc=desc, disable=not enabled, dynamic_ncols=True, file=sys.stderr)
+
+
+def steps_curve(model: Path, episodes: int, seed: int, progress: bool) -> dict[str, Any]:
+    env = gym.make(LOCAL_NAV_ID)
+    out: dict[str, Any] = {}
+    bar = _bar(4 * len(TIERS) * episodes, "steps curve", progress)
+    for k in (1, 2, 4, 8):
+        row: dict[str, Any] = {}
+        for tier in TIERS:
+            eps = []
+            for i in range(episodes):
+                planner = PolicyPlanner.from_file(model, expect_kind="ebm", energy_gate=False,
+                                                  steps=k, max_steps=k)
+                eps.append(run_episode(env, planner, tier, seed + i, with_path=False))
+                bar.update(1)
+            s = summarise(eps)
+            row[tier] = {key: s[key] for key in ("success_rate", "collision_rate",
+                                                 "compute_us_p50", "compute_us_p99")}
+        out[str(k)] = row
+    bar.close()
+    env.close()
+    return out
+
+
+def gate_study(model: Path, episodes: int, seed: int, progress: bool) -> dict[str, Any]:
+    env = gym.make(LOCAL_NAV_ID)
+    out: dict[str, Any] = {}
+    bar = _bar(2 * 2 * episodes, "energy gate", progress)
+    for gate in (True, False):
+        row = {}
+        for tier in ("hard", "dynamic"):
+            eps = []
+            for i in range(episodes):
+                planner = PolicyPlanner.from_file(model, expect_kind="ebm", energy_gate=gate)
+                eps.append(run_episode(env, planner, tier, seed + i, with_path=False))
+                bar.update(1)
+            s = summarise(eps)
+            row[tier] = {key: s[key] for key in ("success_rate", "collision_rate",
+                                                 "timeout_rate", "success_steps_mean")}
+        out["gated" if gate else "ungated"] = row
+    bar.close()
+    env.close()
+    return out
+
+
+def _energies(planner: PolicyPlanner, frames: list[Any]) -> np.ndarray:
+    obs = np.stack([encode_observation(f, initial_prev_action(), planner.spec) for f in frames])
+    return np.asarray(planner.runtime.run(obs.astype(np.float32))[1], dtype=np.float64)
+
+
+def _noisy(frame: Any, rng: np.random.Generator) -> Any:
+    from dataclasses import replace
+
+    r = np.asarray(frame.ranges, dtype=np.float64).copy()
+    finite = np.isfinite(r)
+    r[finite] = np.clip(r[finite] + rng.normal(0, 0.15, finite.sum()), 0.12, 3.5)
+    r[rng.random(r.shape) < 0.25] = np.inf
+    return replace(frame, ranges=r)
+
+
+def _frames_along(env: gym.Env, planner: Any, tier: str | None, world_seed: int,
+                  every: int = 5, world: str | None = None) -> list[Any]:
+    """Frames every `every` steps of an episode driven by `planner`."""
+    options: dict[str, Any] = {"tier": tier, "world_seed": world_seed} if tier else \
+        {"world_seed": world_seed}
+    if world:
+        options = {"world": world}
+    env.reset(seed=world_seed, options=options)
+    base = cast(LocalNavEnv, env.unwrapped)
+    planner.reset()
+    frames, done, t = [], False, 0
+    while not done:
+        frame = base.sensors()
+        if t % every == 0:
+            frames.append(frame)
+        v, w = planner.compute(frame)
+        _, _, term, trunc, _ = env.step(encode_action(v, w, base.action_spec))
+        done, t = term or trunc, t + 1
+    return frames
+
+
+def auroc(inside: np.ndarray, outside: np.ndarray) -> float:
+    """P(energy of an outside sample > energy of an inside one) (ties count half)."""
+    x = np.concatenate([inside, outside])
+    ranks = np.argsort(np.argsort(x, kind="mergesort"), kind="mergesort") + 1.0
+    r_out = ranks[len(inside):].sum()
+    n_in, n_out = len(inside), len(outside)
+    return float((r_out - n_out * (n_out + 1) / 2) / (n_in * n_out))
+
+
+def uncertainty_study(model: Path, episodes: int, seed: int, progress: bool,
+                      home_world: Path) -> dict[str, Any]:
+    from nav_policy.planners import make_planner
+
+    env = gym.make(LOCAL_NAV_ID)
+    planner = PolicyPlanner.from_file(model, expect_kind="ebm", energy_gate=False)
+    rng = np.random.default_rng(seed)
+    inside: list[Any] = []
+    bar = _bar(len(TIERS) * episodes, "uncertainty", progress)
+    for tier in TIERS:  # states the expert visits on held-out worlds: training-like
+        for i in range(episodes):
+            expert = make_planner("mppi", robot=cast(LocalNavEnv, env.unwrapped).robot,
+                                  seed=seed + i)
+            inside += _frames_along(env, expert, tier, seed + i)
+            bar.update(1)
+    bar.close()
+    e_in = _energies(planner, inside)
+    e_noisy = _energies(planner, [_noisy(f, rng) for f in inside])
+    home: list[Any] = []
+    spec = planner.spec
+    bar = _bar(max(episodes // 2, 2), "unseen world", progress)
+    # the furnished home (never in training): random free starts and goals there
+    from nav_policy.sim.world import load_world
+
+    world = load_world(home_world)
+    home_env = gym.make(LOCAL_NAV_ID)
+    expert = make_planner("mppi", robot=cast(LocalNavEnv, home_env.unwrapped).robot, seed=seed)
+    for i in range(max(episodes // 2, 2)):
+        home += _frames_along_world(home_env, expert, world, seed + i)
+        bar.update(1)
+    bar.close()
+    home_env.close()
+    e_home = _energies(planner, home) if home else np.zeros(0)
+    low, high = spec.bounds()
+    rand = rng.uniform(low, high, size=(len(inside), spec.size)).astype(np.float32)
+    e_rand = np.asarray(planner.runtime.run(rand)[1], dtype=np.float64)
+    env.close()
+
+    def stats(e: np.ndarray) -> dict[str, float]:
+        return {"n": len(e), "mean": float(e.mean()), "p50": float(np.percentile(e, 50)),
+                "p90": float(np.percentile(e, 90)),
+                "above_energy_high": float(np.mean(e > planner.energy_high))}
+
+    return {"energy_high": planner.energy_high,
+            "training_like": stats(e_in), "lidar_noise_0.15_dropout_0.25": stats(e_noisy),
+            "unseen_home_world": stats(e_home) if len(e_home) else None,
+            "random_observations": stats(e_rand),
+            "auroc": {"noise": auroc(e_in, e_noisy),
+                      "home": auroc(e_in, e_home) if len(e_home) else None,
+                      "random": auroc(e_in, e_rand)}}
+
+
+def _frames_along_world(env: gym.Env, expert: Any, world: Any, seed: int) -> list[Any]:
+    """An expert episode in a fixed world between a random free start and goal."""
+    from dataclasses import replace
+
+    from nav_policy.sim.grid import GridMap
+
+    rng = np.random.default_rng(seed)
+    base = cast(LocalNavEnv, env.unwrapped)
+    grid = GridMap.from_world(world)
+    clear = base.robot.radius + 0.15
+    hx, hy = world.half
+    for _ in range(100):
+        s = rng.uniform([-hx + 0.5, -hy + 0.5], [hx - 0.5, hy - 0.5])
+        g = rng.uniform([-hx + 0.5, -hy + 0.5], [hx - 0.5, hy - 0.5])
+        if np.hypot(*(g - s)) < 3.0 or min(grid.clearance_at(s[0], s[1]),
+                                            grid.clearance_at(g[0], g[1])) < clear:
+            continue
+        w = replace(world, start=(float(s[0]), float(s[1]), float(rng.uniform(-np.pi, np.pi))),
+                    goal=(float(g[0]), float(g[1])), shortest_path=None)
+        try:
+            env.reset(seed=seed, options={"world": w})
+        except WorldError:  # goal unreachable from that start: draw again
+            continue
+        expert.reset()
+        frames, done, t = [], False, 0
+        while not done:
+            frame = base.sensors()
+            if t % 5 == 0:
+                frames.append(frame)
+            v, wz = expert.compute(frame)
+            _, _, term, trunc, _ = env.step(encode_action(v, wz, base.action_spec))
+            done, t = term or trunc, t + 1
+        return frames
+    return []
+
+
+def near_collision_start(env: gym.Env, tier: str, seed: int, near: float) -> bool:
+    """Reset, turn to the nearest obstacle and drive at it (slowing down) until within `near` m
+    of it beyond the robot radius, then brake to a standstill: the robot faces an obstacle it
+    almost touches. False if the world gives no such state without touching anything."""
+    env.reset(seed=seed, options={"tier": tier, "world_seed": seed})
+    base = cast(LocalNavEnv, env.unwrapped)
+    for _ in range(200):
+        f = base.sensors()
+        r = np.asarray(f.ranges, dtype=np.float64)
+        r = np.where(np.isfinite(r), r, np.inf)
+        k = int(np.argmin(r))
+        gap = r[k] - base.robot.radius
+        if gap <= near:
+            for _ in range(10):  # brake
+                if abs(base.sensors().velocity[0]) < 1e-3:
+                    return True
+                _, _, term, trunc, _ = env.step(encode_action(0.0, 0.0, base.action_spec))
+                if term or trunc:
+                    return False
+            return False
+        ang = f.angle_min + k * f.angle_increment
+        ang = math.atan2(math.sin(ang), math.cos(ang))
+        v = float(np.clip(0.5 * (gap - near), 0.03, 0.3)) if abs(ang) < 0.2 else 0.0
+        w = float(np.clip(3.0 * ang, -2.0, 2.0))
+        _, _, term, trunc, _ = env.step(encode_action(v, w, base.action_spec))
+        if term or trunc:
+            return False
+    return False
+
+
+def recovery_study(model: Path, rl_model: Path | None, episodes: int, seed: int, near: float,
+                   progress: bool, classical: tuple[str, ...] = ("mppi",)) -> dict[str, Any]:
+    from nav_policy.planners import make_planner
+
+    env = gym.make(LOCAL_NAV_ID)
+    base = cast(LocalNavEnv, env.unwrapped)
+    names: dict[str, Path | None] = {"ebm": model, **({"rl": rl_model} if rl_model else {}),
+                                     **dict.fromkeys(classical)}
+    out: dict[str, Any] = {}
+    bar = _bar(len(names) * len(TIERS) * episodes, "recovery", progress)
+    for name, path in names.items():
+        per: dict[str, Any] = {}
+        for tier in TIERS:
+            ok = n = coll = 0
+            for i in range(episodes):
+                bar.update(1)
+                if not near_collision_start(env, tier, seed + i, near):
+                    continue
+                planner = PolicyPlanner.from_file(path, expect_kind=name) if path else \
+                    make_planner(name, robot=base.robot, seed=seed + i)
+                done, info = False, {}
+                while not done:
+                    v, w = planner.compute(base.sensors())
+                    _, _, term, trunc, info = env.step(encode_action(v, w, base.action_spec))
+                    done = term or trunc
+                n += 1
+                ok += int(info.get("is_success", False))
+                coll += int(info.get("collision", False))
+            per[tier] = {"episodes": n, "recovered": ok / n if n else None,
+                         "collision": coll / n if n else None}
+        out[name] = per
+    bar.close()
+    env.close()
+    return out
+
+
+def plot(result: dict[str, Any], path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(1, 2, figsize=(11, 4))
+    ks = sorted(result["steps"], key=int)
+    for tier in TIERS:
+        axes[0].plot([int(k) for k in ks], [result["steps"][k][tier]["success_rate"] for k in ks],
+                     marker="o", label=tier)
+    axes[0].set_xscale("log", base=2)
+    axes[0].set_xticks([1, 2, 4, 8], ["1", "2", "4", "8"])
+    axes[0].set_xlabel("inference steps K")
+    axes[0].set_ylabel("success rate")
+    axes[0].set_ylim(0, 1.05)
+    axes[0].set_title("ebm: success vs gradient steps")
+    axes[0].legend()
+    u = result["uncertainty"]
+    groups = [("training-like", u["training_like"]), ("lidar noise", u[
+        "lidar_noise_0.15_dropout_0.25"]), ("unseen home", u["unseen_home_world"]),
+        ("random obs", u["random_observations"])]
+    groups = [(n, g) for n, g in groups if g]
+    axes[1].bar(range(len(groups)), [g["p50"] for _, g in groups], color="#4c72b0",
+                label="median energy")
+    axes[1].scatter(range(len(groups)), [g["p90"] for _, g in groups], color="#dd8452",
+                    zorder=3, label="p90")
+    axes[1].axhline(u["energy_high"], color="k", ls="--", lw=1, label="energy_high")
+    axes[1].set_xticks(range(len(groups)), [n for n, _ in groups])
+    axes[1].set_title("energy by input distribution")
+    axes[1].legend()
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def main(argv: list[str] | None = None) -> int:
+    from nav_policy.paths import model_path, sim_path
+
+    ap = argparse.ArgumentParser(prog="python -m nav_policy.bench.ebm_study",
+                                 description=__doc__.splitlines()[0])
+    ap.add_argument("--model", type=Path, default=model_path("local_ebm.onnx"))
+    ap.add_argument("--rl-model", type=Path, default=model_path("local_rl.onnx"))
+    ap.add_argument("--episodes", type=int, default=20)
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--near", type=float, default=0.1, help="recovery start clearance (m)")
+    ap.add_argument("--parts", default="steps,gate,uncertainty,recovery")
+    ap.add_argument("--json", type=Path)
+    ap.add_argument("--plot", type=Path)
+    ap.add_argument("--no-progress", action="store_true")
+    args = ap.parse_args(argv)
+    prog = not args.no_progress
+    parts = set(args.parts.split(","))
+    cmd = ["python -m nav_policy.bench.ebm_study", *(argv if argv is not None else sys.argv[1:])]
+    result: dict[str, Any] = {"model": str(args.model), "episodes": args.episodes,
+                              "seed": args.seed, "command": " ".join(cmd)}
+    if "steps" in parts:
+        result["steps"] = steps_curve(args.model, args.episodes, args.seed, prog)
+    if "gate" in parts:
+        result["gate"] = gate_study(args.model, args.episodes, args.seed, prog)
+    if "uncertainty" in parts:
+        result["uncertainty"] = uncertainty_study(args.model, max(args.episodes // 4, 2),
+                                                  args.seed, prog, sim_path("worlds/home.yaml"))
+    if "recovery" in parts:
+        rl = args.rl_model if args.rl_model.is_file() else None
+        result["recovery"] = recovery_study(args.model, rl, args.episodes, args.seed, args.near,
+                                            prog)
+    text = json.dumps(result, indent=2)
+    if args.json:
+        args.json.parent.mkdir(parents=True, exist_ok=True)
+        args.json.write_text(text + "\n")
+    print(text)
+    if args.plot and "steps" in result and "uncertainty" in result:
+        plot(result, args.plot)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
