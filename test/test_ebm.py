@@ -102,15 +102,27 @@ def test_inference_early_stop_and_dynamic_compute() -> None:
 
 @pytest.fixture(scope="module")
 def smoke_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path, dict]:
-    from nav_policy.export.ebm_export import export_ebm_run
-    from nav_policy.training.ebm_train import train_ebm
+    """The documented commands, as a user types them: train ebm, then export."""
+    import json
+    import subprocess
+    import sys
 
     root = tmp_path_factory.mktemp("ebm")
     cfg = root / "ebm.yaml"
     cfg.write_text(SMOKE)
-    run = train_ebm(cfg, runs_root=root / "runs", progress=False)
+    exe = str(Path(sys.executable).parent / "nav-policy")
+    done = subprocess.run([exe, "train", "ebm", "--config", str(cfg), "--runs", str(root / "runs")],
+                          capture_output=True, text=True, timeout=600, check=False)
+    assert done.returncode == 0, done.stderr[-2000:]
+    run = Path(done.stderr.split("run directory: ")[-1].strip())
     out = root / "local_ebm.onnx"
-    report = export_ebm_run(run, out, parity_samples=400)
+    done = subprocess.run([exe, "export", str(run), "--out", str(out), "--parity-samples", "400"],
+                          capture_output=True, text=True, timeout=600, check=False)
+    assert done.returncode == 0 and "parity max abs diff" in done.stderr, done.stderr[-2000:]
+    from nav_policy.export.ebm_export import export_ebm_run
+
+    report = export_ebm_run(run, root / "again.onnx", parity_samples=400)  # the same, as an API
+    assert json.loads((run / "meta.json").read_text())["dataset"]["samples"] > 0
     return run, out, report
 
 
@@ -125,6 +137,8 @@ def test_collection_training_and_export_run_end_to_end(smoke_run: tuple[Path, Pa
     assert csv[0].startswith("epoch") and len(csv) == 3
     assert (run / "best.pt").is_file() and (run / "checkpoints" / "last.pt").is_file()
     assert report["parity_max_abs_diff"] <= 1e-5
+    card = out.with_suffix(".md").read_text()
+    assert "| seed | 3 |" in card and "Held-out evaluation" in card and "mppi" in card
     props = {p.key: p.value for p in onnx.load(str(out)).metadata_props}
     assert props["nav_policy.kind"] == "ebm" and props["ebm.steps"] == "2"
     assert float(props["ebm.alpha"]) > 0 and math.isfinite(float(props["ebm.energy_high"]))

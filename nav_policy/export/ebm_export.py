@@ -147,5 +147,60 @@ def export_ebm_run(run_dir: str | Path, out: str | Path, checkpoint: str = "best
     report = {"out": str(out), "parity_max_abs_diff": diff, "parity_energy_rel_diff": ediff,
               "parity_samples": len(obs), "trained_steps": trained, "epoch": int(ck["epoch"]),
               "eval": ck.get("eval"), "val": ck.get("val"), "alpha": info["alpha"],
-              "steps": s.steps, "max_steps": s.max_steps, "obs_dim": spec.size}
+              "steps": s.steps, "max_steps": s.max_steps, "obs_dim": spec.size,
+              "energy_high": s.energy_high}
+    report["model_card"] = str(write_ebm_card(out, run, report))
     return report
+
+
+def write_ebm_card(out: Path, run: Path, report: dict[str, Any]) -> Path:
+    """models/NAME.md: config, seed, data, steps, wall time, held-out evaluation, parity."""
+    import yaml
+
+    meta = read_meta(run)
+    cfg = yaml.safe_load((run / "config.yaml").read_text())
+    command = (run / "command.txt").read_text().strip() if (run / "command.txt").exists() else "?"
+    first, _, rest = command.partition(" ")
+    data = meta.get("dataset") or {}
+    lines = [
+        f"# {out.stem}", "",
+        "Energy-based local planner (kind `ebm`): E(o, a) over a chunk of "
+        f"{cfg['model']['horizon']} (v, w) steps, MLP {cfg['model']['hidden']} with SiLU; "
+        f"inference = {report['steps']} gradient steps from a learned start (up to "
+        f"{report['max_steps']} where the energy is above {report['energy_high']:.4g}), "
+        f"alpha {report['alpha']:.4g}, all inside the ONNX graph. Exported by `nav-policy export` "
+        f"from `{run.name}` (epoch {report['epoch']}).", "",
+        "| field | value |", "|---|---|",
+        f"| command | `{Path(first).name} {rest}` |",
+        f"| seed | {cfg.get('seed')} |",
+        f"| expert | {cfg['data']['expert']} (goal only, same sensors as the student), "
+        f"{cfg['data']['episodes']} episodes, DART noise std <= {cfg['data']['noise_std_max']}, "
+        f"recovery bursts p={cfg['data']['perturb_prob']} |",
+        f"| dataset | {data.get('samples', meta.get('samples', '?'))} samples, collected in "
+        f"{meta.get('dataset_wall_time_s', '?')} s (seed {data.get('seed', '?')}, commit "
+        f"`{str(data.get('git_commit', '?'))[:12]}`) |",
+        f"| training | {cfg['train']['epochs']} epochs, {report['trained_steps']} gradient updates, "
+        f"K in [{cfg['train']['k_min']}, {cfg['train']['k_max']}], InfoNCE weight "
+        f"{cfg['train']['infonce_weight']}, {meta.get('train_wall_time_s', '?')} s |",
+        f"| commit | `{meta.get('git_commit', '?')}` |",
+        f"| parity (ORT vs torch, {report['parity_samples']} obs) | cmd max abs diff "
+        f"{report['parity_max_abs_diff']:.2e}, energy rel diff {report['parity_energy_rel_diff']:.2e} |",
+        f"| inputs | `obs` float32 [N, {report['obs_dim']}] (codec v1, raw SI); optional `steps`, "
+        "`max_steps` |",
+        "| outputs | `cmd` [N, 2] (v m/s, w rad/s), `energy` [N], `steps_used` [N], `chunk` [N, H, 2] |",
+        ""]
+    ev = report.get("eval") or {}
+    if ev:
+        lines += ["## Held-out evaluation at the exported checkpoint", "",
+                  f"Closed loop, deterministic, no sensor noise, world seeds "
+                  f"{cfg['eval']['seed']}+i ({cfg['eval']['episodes_per_tier']} per tier), never "
+                  "used in training.", "", "| tier | success | collision | timeout |",
+                  "|---|---|---|---|"]
+        lines += [f"| {t} | {r['success']:.2f} | {r['collision']:.2f} | {r['timeout']:.2f} |"
+                  for t, r in ev.items()]
+        lines.append("")
+    lines += ["The side-by-side benchmark (rl, ebm, dwa, mppi in one run) and the energy study "
+              "(steps curve, uncertainty, energy gate, recovery) are in docs/BENCHMARKS.md.", ""]
+    card = out.with_suffix(".md")
+    card.write_text("\n".join(lines))
+    return card

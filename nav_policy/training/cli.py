@@ -13,6 +13,8 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-a
     p.add_argument("--config", type=Path, help="training YAML (config/train_<kind>.yaml)")
     p.add_argument("--resume", type=Path, metavar="RUN_DIR", help="continue a run")
     p.add_argument("--runs", type=Path, default=Path("runs"), help="root of run directories")
+    p.add_argument("--dataset", type=Path, help="ebm: reuse this dataset.npz instead of "
+                   "collecting one (its dataset.json sidecar is recorded in the run)")
     p.add_argument("--total-steps", type=int,
                    help="override total_steps (for ebm: the number of epochs)")
     p.set_defaults(func=run_train)
@@ -36,8 +38,11 @@ def run_train(args: argparse.Namespace) -> int:
     elif args.kind == "ebm":
         from nav_policy.training.ebm_train import train_ebm
 
-        ebm_over = {"train.epochs": args.total_steps} if args.total_steps else None
-        run = train_ebm(args.config, args.resume, args.runs, ebm_over)
+        ebm_over: dict[str, object] = {"train.epochs": args.total_steps} if args.total_steps \
+            else {}
+        if args.dataset:
+            ebm_over["data.dataset"] = str(args.dataset)
+        run = train_ebm(args.config, args.resume, args.runs, ebm_over or None)
     elif args.kind == "local":
         from nav_policy.training.local_rl import train_local
 

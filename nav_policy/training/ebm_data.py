@@ -12,7 +12,9 @@ the env, i.e. the shared codec: the dataset is what local_planner_node feeds the
 
 from __future__ import annotations
 
+import json
 import multiprocessing as mp
+import time
 from pathlib import Path
 from typing import Any, cast
 
@@ -100,6 +102,9 @@ def collect(cfg: TrainEbmConfig, out: Path, progress: bool = True) -> dict[str, 
     """Run every planned episode (cfg.data.workers processes) and write `out` (npz)."""
     from tqdm import tqdm
 
+    from nav_policy.training.rundir import git_commit
+
+    t0 = time.time()
     jobs = episode_plan(cfg)
     parts: dict[int, dict[str, np.ndarray]] = {}
     bar = tqdm(total=len(jobs), desc=f"expert {cfg.data.expert} episodes", unit="ep",
@@ -125,7 +130,11 @@ def collect(cfg: TrainEbmConfig, out: Path, progress: bool = True) -> dict[str, 
     out.parent.mkdir(parents=True, exist_ok=True)
     np.savez_compressed(out, **merged, tier_names=np.array(TIER_NAMES),
                         expert=np.array(cfg.data.expert))
-    return {"samples": len(merged["act"]), "episodes": len(parts), "path": str(out)}
+    report = {"samples": len(merged["act"]), "episodes": len(parts), "path": str(out),
+              "wall_s": round(time.time() - t0, 1), "seed": cfg.seed, "git_commit": git_commit(),
+              "data": cfg.data.model_dump(mode="json"), "env": cfg.env}
+    out.with_suffix(".json").write_text(json.dumps(report, indent=2) + "\n")  # sidecar
+    return report
 
 
 def load_dataset(path: str | Path) -> dict[str, np.ndarray]:

@@ -111,9 +111,12 @@ def _load_or_collect(cfg: TrainEbmConfig, run: Path) -> tuple[dict[str, np.ndarr
     if not path.is_file():
         if cfg.data.dataset:
             raise ConfigError(f"data.dataset {path} not found")
-        t0 = time.time()
         report = collect(cfg, path)
-        write_meta(run, dataset=report, dataset_wall_time_s=round(time.time() - t0, 1))
+        write_meta(run, dataset=report, dataset_wall_time_s=report["wall_s"])
+    elif "dataset" not in read_meta(run):  # reused: record how it was made (its sidecar)
+        side = path.with_suffix(".json")
+        report = json.loads(side.read_text()) if side.is_file() else {"path": str(path)}
+        write_meta(run, dataset=report, dataset_wall_time_s=report.get("wall_s"))
     return load_dataset(path), path
 
 
@@ -133,8 +136,8 @@ def train_ebm(config: str | Path | None = None, resume: str | Path | None = None
     else:
         cfg = load_ebm_config(config, overrides)
         run = create_run_dir(runs_root, "ebm", cfg.model_dump(mode="json"), cfg.seed)
-    t_start = time.time()
     data, data_path = _load_or_collect(cfg, run)
+    t_start = time.time()
     torch.manual_seed(cfg.seed)
     gen = torch.Generator().manual_seed(cfg.seed)
     rng = np.random.default_rng(cfg.seed)
@@ -216,9 +219,9 @@ def train_ebm(config: str | Path | None = None, resume: str | Path | None = None
         bar.set_postfix(mse=f"{stats['mse']:.4f}", val=f"{val_stats['val_first_mse']:.4f}",
                         success=f"{row.get('mean_success', float('nan')):.2f}")
     bar.close()
-    write_meta(run, dataset_file=str(data_path), samples=int(n), updates=updates,
-               best=best, wall_time_s=round(time.time() - t_start, 1)
-               + float(read_meta(run).get("wall_time_s", 0.0) if resume else 0.0))
+    previous = float(read_meta(run).get("train_wall_time_s", 0.0)) if resume else 0.0
+    write_meta(run, dataset_file=str(data_path), samples=int(n), updates=updates, best=best,
+               train_wall_time_s=round(time.time() - t_start + previous, 1))
     return run
 
 
