@@ -52,6 +52,19 @@ class SACConfig(BaseModel):
     learning_starts: int = 5_000
 
 
+class BCInitConfig(BaseModel):
+    """Behaviour cloning of the actor before PPO (the expert demonstrations of `nav-policy train
+    ebm`, collected with DART noise): PPO then starts from a policy that already drives."""
+
+    model_config = ConfigDict(extra="forbid")
+    dataset: str = Field(description="dataset.npz of expert demonstrations (obs, act)")
+    epochs: int = Field(default=20, gt=0)
+    batch_size: int = Field(default=512, gt=0)
+    learning_rate: float = Field(default=1e-3, gt=0)
+    log_std: float = Field(default=-1.5, description="policy log std after cloning "
+                           "(exploration of the fine-tune, normalised action units)")
+
+
 class TrainLocalConfig(BaseModel):
     """Config of `nav-policy train local` (config/train_local.yaml)."""
 
@@ -68,6 +81,7 @@ class TrainLocalConfig(BaseModel):
         default=None, description="checkpoint .zip (with its _vecnormalize.pkl beside it) whose "
         "weights and normalisation start this run: staged training, e.g. a fine-tune with a "
         "stricter reward; the hyperparameters of this config apply")
+    bc_init: BCInitConfig | None = None
     env: dict[str, Any] = {}
     curriculum: list[CurriculumStage] = [CurriculumStage(start_step=0, tiers={"medium": 1.0})]
     ppo: PPOConfig = PPOConfig()
@@ -86,6 +100,8 @@ class TrainLocalConfig(BaseModel):
                     raise ValueError(f"unknown tier {tier!r} in curriculum")
                 if w < 0:
                     raise ValueError("curriculum weights must be >= 0")
+        if self.bc_init is not None and (self.init_from or self.algo != "ppo"):
+            raise ValueError("bc_init needs algo ppo and no init_from")
         for key in ("tier", "tier_weights", "render_mode"):
             if key in self.env:
                 raise ValueError(f"env.{key} is set by the trainer; remove it from the config")

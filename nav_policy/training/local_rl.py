@@ -107,6 +107,8 @@ def _callback_cls():  # type: ignore[no-untyped-def]
 
         def _on_training_start(self) -> None:
             self._apply_curriculum()
+            if self.cfg.bc_init is not None and self.num_timesteps == 0:
+                self._evaluate()  # the cloned policy, before any PPO update (step 0)
 
         def _on_step(self) -> bool:
             for info in self.locals.get("infos", []):
@@ -203,6 +205,54 @@ def _init_from(cfg: TrainLocalConfig, venv: Any, run: Path) -> tuple[Any, Any]:
     return model, venv
 
 
+def behaviour_clone(model: Any, venv: Any, cfg: TrainLocalConfig, run: Path) -> dict[str, float]:
+    """Fit the PPO actor's mean action to the expert labels of cfg.bc_init.dataset (MSE in
+    normalised action units), after setting the observation normalisation from that data."""
+    import torch
+    from tqdm import tqdm
+
+    from nav_policy.training.ebm_data import load_dataset
+
+    bc = cfg.bc_init
+    assert bc is not None
+    data = load_dataset(bc.dataset)
+    obs, act = data["obs"].astype(np.float64), data["act"].astype(np.float32)
+    if obs.shape[1] != venv.observation_space.shape[0]:
+        raise ConfigError(f"bc_init.dataset {bc.dataset}: observations of width {obs.shape[1]}, "
+                          f"the env gives {venv.observation_space.shape[0]}")
+    venv.obs_rms.mean, venv.obs_rms.var = obs.mean(0), obs.var(0)
+    venv.obs_rms.count = float(len(obs))
+    x = torch.as_tensor(venv.normalize_obs(obs).astype(np.float32))
+    y = torch.as_tensor(act)
+    policy = model.policy
+    params = [*policy.mlp_extractor.policy_net.parameters(), *policy.action_net.parameters()]
+    opt = torch.optim.Adam(params, lr=bc.learning_rate)
+    gen = torch.Generator().manual_seed(cfg.seed)
+    n = len(x)
+    loss_v = float("nan")
+    bar = tqdm(range(bc.epochs), desc="behaviour cloning", unit="ep", file=sys.stderr,
+               dynamic_ncols=True)
+    for _ in bar:
+        perm = torch.randperm(n, generator=gen)
+        total = 0.0
+        for b0 in range(0, n, bc.batch_size):
+            idx = perm[b0:b0 + bc.batch_size]
+            features = policy.extract_features(x[idx], policy.pi_features_extractor)
+            mean = policy.action_net(policy.mlp_extractor.forward_actor(features))
+            loss = torch.nn.functional.mse_loss(mean, y[idx])
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+            total += loss.item() * len(idx)
+        loss_v = total / n
+        bar.set_postfix(mse=f"{loss_v:.4f}")
+    with torch.no_grad():
+        policy.log_std.fill_(bc.log_std)
+    write_meta(run, bc_init={"dataset": bc.dataset, "samples": n, "epochs": bc.epochs,
+                             "final_mse": round(loss_v, 5)})
+    return {"mse": loss_v, "samples": float(n)}
+
+
 def train_local(config: str | Path | None = None, resume: str | Path | None = None,
                 runs_root: str | Path = "runs", overrides: dict[str, Any] | None = None) -> Path:
     """Train (or resume) a local planner; returns the run directory."""
@@ -250,6 +300,8 @@ def train_local(config: str | Path | None = None, resume: str | Path | None = No
             model = PPO("MlpPolicy", venv, seed=cfg.seed, device="cpu", verbose=0,
                         tensorboard_log=str(run / "tb"), policy_kwargs=policy_kwargs,
                         **cfg.ppo.model_dump())
+            if cfg.bc_init is not None:
+                behaviour_clone(model, venv, cfg, run)
         else:
             model = SAC("MlpPolicy", venv, seed=cfg.seed, device="cpu", verbose=0,
                         tensorboard_log=str(run / "tb"), policy_kwargs=policy_kwargs,
