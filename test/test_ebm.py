@@ -22,7 +22,8 @@ from nav_policy.training.ebm_data import action_chunks, load_dataset
 SMOKE = """
 seed: 3
 env: {motion_mode: kinematic, control_hz: 10.0, sectors: 60, goal_tolerance: 0.25}
-data: {episodes: 2, workers: 1, tiers: {easy: 1.0}, noise_std_max: 0.2, perturb_prob: 0.05}
+data: {episodes: 2, workers: 1, tiers: {easy: 1.0}, noise_std_max: 0.2, perturb_prob: 0.05,
+       dagger_rounds: 1, dagger_episodes: 1, dagger_epochs: 1}
 model: {horizon: 4, hidden: [32, 32]}
 train: {epochs: 2, batch_size: 64, counter_examples: 8}
 eval: {every_epochs: 1, episodes_per_tier: 1, tiers: [easy]}
@@ -134,7 +135,11 @@ def test_collection_training_and_export_run_end_to_end(smoke_run: tuple[Path, Pa
     assert np.all(np.abs(data["act"]) <= 1.0) and set(np.unique(data["episode"])) == {0, 1}
     assert data["perturbed"].any()  # noise injection happened
     csv = (run / "eval.csv").read_text().splitlines()
-    assert csv[0].startswith("epoch") and len(csv) == 3
+    assert csv[0].startswith("epoch") and len(csv) == 4  # 2 epochs + 1 DAgger epoch
+    dagger = load_dataset(run / "dataset_dagger1.npz")  # the model drove, the expert labelled
+    assert len(dagger["act"]) > 0 and not dagger["perturbed"].any()
+    assert set(np.unique(dagger["episode"])) == {100_000}
+    assert ",1," in csv[-1]  # the last epoch trained in round 1
     assert (run / "best.pt").is_file() and (run / "checkpoints" / "last.pt").is_file()
     assert report["parity_max_abs_diff"] <= 1e-5
     card = out.with_suffix(".md").read_text()
@@ -222,3 +227,28 @@ def test_bad_inputs_are_clear_errors(tmp_path: Path, smoke_run: tuple[Path, Path
     broken = _with_energy_high(smoke_run[1], tmp_path / "nan.onnx", "garbage")
     with pytest.raises(ModelError, match="ebm.energy_high"):
         PolicyPlanner.from_file(broken, expect_kind="ebm")
+
+
+def test_rl_behaviour_cloning_init_uses_the_demonstrations(smoke_run: tuple[Path, Path, dict],
+                                                           tmp_path: Path) -> None:
+    """train local with bc_init: the actor is cloned from the ebm run's dataset before PPO, and
+    the cloned policy is evaluated at step 0."""
+    import json
+
+    from nav_policy.paths import config_path
+    from nav_policy.training.local_rl import train_local
+
+    run_dir, _, _ = smoke_run
+    data = load_dataset(run_dir / "dataset.npz")
+    run = train_local(config_path("train_local_bc.yaml"), runs_root=tmp_path, overrides={
+        "total_steps": 256, "n_envs": 1, "vec_env": "dummy", "checkpoint_every_steps": 256,
+        "ppo": {"n_steps": 256, "batch_size": 64, "n_epochs": 1},
+        "bc_init": {"dataset": str(run_dir / "dataset.npz"), "epochs": 3},
+        "eval": {"episodes_per_tier": 1, "every_steps": 100_000, "tiers": ["easy"]}})
+    meta = json.loads((run / "meta.json").read_text())
+    assert meta["bc_init"]["samples"] == len(data["act"])
+    assert meta["bc_init"]["final_mse"] < 0.8 * meta["bc_init"]["initial_mse"]
+    assert (run / "eval.csv").read_text().splitlines()[1].startswith("0,easy,")
+    with pytest.raises(ConfigError, match="bc_init needs algo ppo"):
+        train_local(config_path("train_local_bc.yaml"), runs_root=tmp_path,
+                    overrides={"algo": "sac"})

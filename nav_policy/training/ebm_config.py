@@ -26,6 +26,11 @@ class DataConfig(_Strict):
     perturb_prob: float = Field(default=0.03, ge=0.0, le=1.0)
     perturb_steps: tuple[int, int] = (2, 6)
     workers: int = Field(default=2, ge=1, le=64)
+    dagger_rounds: int = Field(default=0, ge=0, le=10, description="DAgger: after training, "
+                               "drive with the current model, label its states with the expert, "
+                               "add them and train on")
+    dagger_episodes: int = Field(default=200, gt=0)
+    dagger_epochs: int = Field(default=10, gt=0)
 
 
 class ModelConfig(_Strict):

@@ -28,18 +28,27 @@ ENV_ID = "nav_policy/LocalNav-v0"
 TIER_NAMES = ("easy", "medium", "hard", "dynamic")
 
 
-def episode_plan(cfg: TrainEbmConfig) -> list[tuple[int, str, int]]:
-    """(episode index, tier, world seed) for every episode, drawn from cfg.seed."""
-    rng = np.random.default_rng(cfg.seed)
+DAGGER_SEED_STRIDE = 100_000  # round r of DAgger uses world seeds world_seed + r * stride + i
+
+
+def episode_plan(cfg: TrainEbmConfig, round_: int = 0) -> list[tuple[int, str, int]]:
+    """(episode index, tier, world seed) for every episode of collection round `round_` (0: the
+    expert's own episodes; r > 0: DAgger round r), drawn from cfg.seed."""
+    rng = np.random.default_rng([cfg.seed, round_])
     names = list(cfg.data.tiers)
     w = np.array([cfg.data.tiers[n] for n in names], dtype=float)
-    tiers = rng.choice(len(names), size=cfg.data.episodes, p=w / w.sum())
-    return [(i, names[int(t)], cfg.data.world_seed + i) for i, t in enumerate(tiers)]
+    n = cfg.data.episodes if round_ == 0 else cfg.data.dagger_episodes
+    tiers = rng.choice(len(names), size=n, p=w / w.sum())
+    base = round_ * DAGGER_SEED_STRIDE
+    return [(base + i, names[int(t)], cfg.data.world_seed + base + i)
+            for i, t in enumerate(tiers)]
 
 
 def run_expert_episode(cfg: TrainEbmConfig, index: int, tier: str, world_seed: int,
-                       env: gym.Env | None = None) -> dict[str, np.ndarray]:
-    """One episode with noise injection; arrays for every visited state."""
+                       env: gym.Env | None = None, driver: Any = None) -> dict[str, np.ndarray]:
+    """One episode; arrays for every visited state, each labelled by the expert. The executed
+    action is the expert's with DART noise and recovery bursts, or, with a `driver` (a
+    LocalPlanner: DAgger), the driver's own."""
     import nav_policy  # noqa: F401 - registers the env (worker processes)
     from nav_policy.envs.local_nav import LocalNavEnv
     from nav_policy.planners import make_planner
@@ -51,18 +60,25 @@ def run_expert_episode(cfg: TrainEbmConfig, index: int, tier: str, world_seed: i
     obs, _ = env.reset(seed=world_seed, options={"tier": tier, "world_seed": world_seed})
     expert = make_planner(cfg.data.expert, robot=base.robot, seed=world_seed)
     expert.reset()
-    std = float(rng.uniform(0.0, cfg.data.noise_std_max))
+    if driver is not None:
+        driver.reset()
+    std = float(rng.uniform(0.0, cfg.data.noise_std_max)) if driver is None else 0.0
     burst = 0
     rows: dict[str, list[Any]] = {k: [] for k in ("obs", "act", "executed", "perturbed")}
     done = False
     while not done:
-        v, w = expert.compute(base.sensors())
+        frame = base.sensors()
+        v, w = expert.compute(frame)
         label = encode_action(v, w, base.action_spec)
-        if burst == 0 and rng.random() < cfg.data.perturb_prob:
+        if driver is not None:
+            executed = encode_action(*driver.compute(frame), base.action_spec)
+        elif burst == 0 and rng.random() < cfg.data.perturb_prob:
             lo, hi = cfg.data.perturb_steps
             burst = int(rng.integers(lo, hi + 1))
             burst_action = rng.uniform(-1.0, 1.0, size=2)
-        if burst > 0:
+        if driver is not None:
+            pass
+        elif burst > 0:
             executed = burst_action
             burst -= 1
         else:
@@ -86,41 +102,55 @@ def run_expert_episode(cfg: TrainEbmConfig, index: int, tier: str, world_seed: i
 _WORKER: dict[str, Any] = {}
 
 
-def _worker_init(cfg_json: str) -> None:
+def _driver(model: str | None) -> Any:
+    if not model:
+        return None
+    from nav_policy.export.planner import PolicyPlanner
+
+    return PolicyPlanner.from_file(model, expect_kind="ebm")
+
+
+def _worker_init(cfg_json: str, driver_model: str | None) -> None:
     import nav_policy  # noqa: F401
 
     cfg = TrainEbmConfig.model_validate_json(cfg_json)
     _WORKER["cfg"] = cfg
     _WORKER["env"] = gym.make(ENV_ID, **cfg.env)
+    _WORKER["driver"] = _driver(driver_model)
 
 
 def _worker_run(job: tuple[int, str, int]) -> dict[str, np.ndarray]:
-    return run_expert_episode(_WORKER["cfg"], *job, env=_WORKER["env"])
+    return run_expert_episode(_WORKER["cfg"], *job, env=_WORKER["env"], driver=_WORKER["driver"])
 
 
-def collect(cfg: TrainEbmConfig, out: Path, progress: bool = True) -> dict[str, Any]:
-    """Run every planned episode (cfg.data.workers processes) and write `out` (npz)."""
+def collect(cfg: TrainEbmConfig, out: Path, progress: bool = True, round_: int = 0,
+            driver_model: str | Path | None = None) -> dict[str, Any]:
+    """Run every planned episode of round `round_` (cfg.data.workers processes) and write `out`
+    (npz); with `driver_model` (an exported ebm ONNX) that model drives (DAgger)."""
     from tqdm import tqdm
 
     from nav_policy.training.rundir import git_commit
 
     t0 = time.time()
-    jobs = episode_plan(cfg)
+    jobs = episode_plan(cfg, round_)
+    driver_arg = str(driver_model) if driver_model else None
     parts: dict[int, dict[str, np.ndarray]] = {}
-    bar = tqdm(total=len(jobs), desc=f"expert {cfg.data.expert} episodes", unit="ep",
+    who = f"ebm-driven (DAgger round {round_})" if driver_model else "expert"
+    bar = tqdm(total=len(jobs), desc=f"{who} episodes, {cfg.data.expert} labels", unit="ep",
                disable=not progress, dynamic_ncols=True)
     if cfg.data.workers > 1:
         ctx = mp.get_context("spawn")
         with ctx.Pool(cfg.data.workers, initializer=_worker_init,
-                      initargs=(cfg.model_dump_json(),)) as pool:
+                      initargs=(cfg.model_dump_json(), driver_arg)) as pool:
             for part in pool.imap_unordered(_worker_run, jobs):
                 parts[int(part["episode"][0])] = part
                 bar.update(1)
                 bar.set_postfix(samples=sum(len(p["act"]) for p in parts.values()))
     else:
         env = gym.make(ENV_ID, **cfg.env)
+        driver = _driver(driver_arg)
         for job in jobs:
-            part = run_expert_episode(cfg, *job, env=env)
+            part = run_expert_episode(cfg, *job, env=env, driver=driver)
             parts[job[0]] = part
             bar.update(1)
         env.close()
@@ -131,6 +161,7 @@ def collect(cfg: TrainEbmConfig, out: Path, progress: bool = True) -> dict[str, 
     np.savez_compressed(out, **merged, tier_names=np.array(TIER_NAMES),
                         expert=np.array(cfg.data.expert))
     report = {"samples": len(merged["act"]), "episodes": len(parts), "path": str(out),
+              "round": round_, "driver": driver_arg,
               "wall_s": round(time.time() - t0, 1), "seed": cfg.seed, "git_commit": git_commit(),
               "data": cfg.data.model_dump(mode="json"), "env": cfg.env}
     out.with_suffix(".json").write_text(json.dumps(report, indent=2) + "\n")  # sidecar

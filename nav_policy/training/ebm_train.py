@@ -137,46 +137,77 @@ def train_ebm(config: str | Path | None = None, resume: str | Path | None = None
         cfg = load_ebm_config(config, overrides)
         run = create_run_dir(runs_root, "ebm", cfg.model_dump(mode="json"), cfg.seed)
     data, data_path = _load_or_collect(cfg, run)
+    write_meta(run, dataset_file=str(data_path))
     t_start = time.time()
     torch.manual_seed(cfg.seed)
     gen = torch.Generator().manual_seed(cfg.seed)
     rng = np.random.default_rng(cfg.seed)
     h = cfg.model.horizon
-    chunks = action_chunks(data["act"], data["episode"], h).reshape(len(data["act"]), 2 * h)
-    val = split_episodes(data["episode"], cfg.train.val_fraction, cfg.seed)
-    obs_t = torch.as_tensor(data["obs"][~val])
-    tgt_t = torch.as_tensor(chunks[~val])
-    obs_v = torch.as_tensor(data["obs"][val])
-    tgt_v = torch.as_tensor(chunks[val])
+    datasets = [data]
 
+    def tensors() -> tuple[Any, Any, Any, Any]:
+        obs = np.concatenate([d["obs"] for d in datasets])
+        episode = np.concatenate([d["episode"] for d in datasets])
+        chunks = np.concatenate([action_chunks(d["act"], d["episode"], h) for d in datasets])
+        chunks = chunks.reshape(len(obs), 2 * h)
+        val = split_episodes(episode, cfg.train.val_fraction, cfg.seed)
+        return (torch.as_tensor(obs[~val]), torch.as_tensor(chunks[~val]),
+                torch.as_tensor(obs[val]), torch.as_tensor(chunks[val]))
+
+    obs_t, tgt_t, obs_v, tgt_v = tensors()
     model = EnergyModel(obs_t.shape[1], h, cfg.model.hidden)
-    model.set_normalisation(obs_t.mean(0), obs_t.std(0))
+    model.set_normalisation(obs_t.mean(0), obs_t.std(0))  # from the expert's data, kept after
     log_alpha = torch.nn.Parameter(torch.tensor(math.log(cfg.train.alpha_init)))
     opt = torch.optim.Adam([*model.parameters(), log_alpha], lr=cfg.train.learning_rate,
                            weight_decay=cfg.train.weight_decay)
-    start_epoch, best = 0, {"score": -1.0, "epoch": -1}
+    start_epoch, best, updates = 0, {"score": -1.0, "epoch": -1}, 0
     last = run / "checkpoints" / "last.pt"
     if resume and last.is_file():
         ck = torch.load(last, weights_only=False)
         model.load_state_dict(ck["model"])
         log_alpha.data.fill_(ck["log_alpha"])
         opt.load_state_dict(ck["optimizer"])
-        start_epoch, best = ck["epoch"] + 1, ck["best"]
-    n = len(obs_t)
+        start_epoch, best, updates = ck["epoch"] + 1, ck["best"], ck["updates"]
+    e0, ed, rounds = cfg.train.epochs, cfg.data.dagger_epochs, cfg.data.dagger_rounds
+    total_epochs = e0 + rounds * ed
+
+    def round_of(epoch: int) -> int:
+        return 0 if epoch < e0 else 1 + (epoch - e0) // ed
+
+    def ensure_round(r: int) -> None:
+        """DAgger round r: the latest model drives, the expert labels, the data grows."""
+        from nav_policy.export.ebm_export import export_ebm_run
+
+        path = run / f"dataset_dagger{r}.npz"
+        if not path.is_file():
+            driver = run / f"dagger_driver_r{r}.onnx"
+            export_ebm_run(run, driver, checkpoint="last", parity_samples=200)
+            report = collect(cfg, path, progress=progress, round_=r, driver_model=driver)
+            write_meta(run, **{f"dagger_round_{r}": report})
+        datasets.append(load_dataset(path))
+
+    for r in range(1, round_of(start_epoch) + 1) if start_epoch < total_epochs else ():
+        ensure_round(r)
+    if len(datasets) > 1:
+        obs_t, tgt_t, obs_v, tgt_v = tensors()
     bs = cfg.train.batch_size
-    total_updates = cfg.train.epochs * math.ceil(n / bs)
+    total_updates = max(updates, 1) + sum(
+        math.ceil(len(obs_t) / bs) for _ in range(start_epoch, total_epochs))
     eval_csv = run / "eval.csv"
-    bar = tqdm(total=cfg.train.epochs, initial=start_epoch, desc="ebm epochs", unit="ep",
+    bar = tqdm(total=total_epochs, initial=start_epoch, desc="ebm epochs", unit="ep",
                disable=not progress, dynamic_ncols=True)
-    updates = start_epoch * math.ceil(n / bs)
-    for epoch in range(start_epoch, cfg.train.epochs):
+    for epoch in range(start_epoch, total_epochs):
+        if round_of(epoch) > len(datasets) - 1:
+            ensure_round(round_of(epoch))
+            obs_t, tgt_t, obs_v, tgt_v = tensors()
+        n = len(obs_t)
         model.train()
         perm = torch.randperm(n, generator=gen)
         sums = {"loss": 0.0, "mse": 0.0, "nce": 0.0}
         for b0 in range(0, n, bs):
             idx = perm[b0:b0 + bs]
             k = int(rng.integers(cfg.train.k_min, cfg.train.k_max + 1))
-            frac = updates / max(total_updates - 1, 1)
+            frac = min(updates / max(total_updates - 1, 1), 1.0)
             noise = cfg.train.langevin_std * (0.01 + 0.99 * 0.5 * (1 + math.cos(math.pi * frac)))
             feat = model.obs_features(obs_t[idx])
             steps = unroll(model, feat, log_alpha.exp(), k, noise)
@@ -197,7 +228,10 @@ def train_ebm(config: str | Path | None = None, resume: str | Path | None = None
         val_stats = validate(model, log_alpha.exp().item(), cfg, obs_v, tgt_v)
         row: dict[str, Any] = {"epoch": epoch, "updates": updates, "alpha": log_alpha.exp().item(),
                                **stats, **val_stats}
-        is_eval = (epoch + 1) % cfg.eval.every_epochs == 0 or epoch + 1 == cfg.train.epochs
+        is_eval = (epoch + 1) % cfg.eval.every_epochs == 0 or epoch + 1 == total_epochs \
+            or round_of(epoch + 1) != round_of(epoch)
+        row["round"] = round_of(epoch)
+        row["samples"] = n
         if is_eval:
             model.eval()
             res = evaluate_closed_loop(torch_policy(model, log_alpha.exp().item(), cfg), cfg)
@@ -212,15 +246,15 @@ def train_ebm(config: str | Path | None = None, resume: str | Path | None = None
                 best = {"score": score, "epoch": epoch, "eval": res}
                 torch.save(ck, run / "best.pt")
         torch.save({"model": model.state_dict(), "log_alpha": log_alpha.item(), "epoch": epoch,
-                    "optimizer": opt.state_dict(), "best": best, "updates": updates},
-                   last)
+                    "optimizer": opt.state_dict(), "best": best, "updates": updates,
+                    "val": val_stats}, last)
         _append_csv(eval_csv, row)
         bar.update(1)
         bar.set_postfix(mse=f"{stats['mse']:.4f}", val=f"{val_stats['val_first_mse']:.4f}",
                         success=f"{row.get('mean_success', float('nan')):.2f}")
     bar.close()
     previous = float(read_meta(run).get("train_wall_time_s", 0.0)) if resume else 0.0
-    write_meta(run, dataset_file=str(data_path), samples=int(n), updates=updates, best=best,
+    write_meta(run, dataset_file=str(data_path), samples=len(obs_t), updates=updates, best=best,
                train_wall_time_s=round(time.time() - t_start + previous, 1))
     return run
 

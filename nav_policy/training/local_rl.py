@@ -229,7 +229,14 @@ def behaviour_clone(model: Any, venv: Any, cfg: TrainLocalConfig, run: Path) -> 
     opt = torch.optim.Adam(params, lr=bc.learning_rate)
     gen = torch.Generator().manual_seed(cfg.seed)
     n = len(x)
-    loss_v = float("nan")
+
+    def mse_all() -> float:
+        with torch.no_grad():
+            features = policy.extract_features(x, policy.pi_features_extractor)
+            mean = policy.action_net(policy.mlp_extractor.forward_actor(features))
+            return float(torch.nn.functional.mse_loss(mean, y))
+
+    initial = mse_all()
     bar = tqdm(range(bc.epochs), desc="behaviour cloning", unit="ep", file=sys.stderr,
                dynamic_ncols=True)
     for _ in bar:
@@ -244,13 +251,13 @@ def behaviour_clone(model: Any, venv: Any, cfg: TrainLocalConfig, run: Path) -> 
             loss.backward()
             opt.step()
             total += loss.item() * len(idx)
-        loss_v = total / n
-        bar.set_postfix(mse=f"{loss_v:.4f}")
+        bar.set_postfix(mse=f"{total / n:.4f}")
     with torch.no_grad():
         policy.log_std.fill_(bc.log_std)
+    final = mse_all()
     write_meta(run, bc_init={"dataset": bc.dataset, "samples": n, "epochs": bc.epochs,
-                             "final_mse": round(loss_v, 5)})
-    return {"mse": loss_v, "samples": float(n)}
+                             "initial_mse": round(initial, 5), "final_mse": round(final, 5)})
+    return {"initial_mse": initial, "mse": final, "samples": float(n)}
 
 
 def train_local(config: str | Path | None = None, resume: str | Path | None = None,
