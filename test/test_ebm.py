@@ -252,3 +252,27 @@ def test_rl_behaviour_cloning_init_uses_the_demonstrations(smoke_run: tuple[Path
     with pytest.raises(ConfigError, match="bc_init needs algo ppo"):
         train_local(config_path("train_local_bc.yaml"), runs_root=tmp_path,
                     overrides={"algo": "sac"})
+
+
+def test_ebm_study_runs_every_part_on_an_exported_file(smoke_run: tuple[Path, Path, dict],
+                                                       tmp_path: Path) -> None:
+    """The study command of the README, one episode per cell: numbers in range, a picture."""
+    import json
+
+    from nav_policy.bench.ebm_study import auroc, main
+
+    assert auroc(np.zeros(5), np.ones(5)) == 1.0 and auroc(np.ones(5), np.zeros(5)) == 0.0
+    assert auroc(np.zeros(4), np.zeros(4)) == 0.5
+    out, png = tmp_path / "study.json", tmp_path / "study.png"
+    assert main(["--model", str(smoke_run[1]), "--episodes", "1", "--no-progress",
+                 "--json", str(out), "--plot", str(png)]) == 0
+    r = json.loads(out.read_text())
+    assert set(r["steps"]) == {"1", "2", "4", "8"}
+    for row in r["steps"].values():
+        assert all(0.0 <= row[t]["success_rate"] <= 1.0 for t in row)
+    assert set(r["gate"]) == {"gated", "ungated"}
+    u = r["uncertainty"]
+    assert u["training_like"]["n"] > 0 and u["random_observations"]["n"] > 0
+    assert 0.0 <= u["auroc"]["random"] <= 1.0
+    assert set(r["recovery"]) >= {"ebm", "mppi"}
+    assert png.stat().st_size > 10_000

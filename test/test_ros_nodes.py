@@ -45,6 +45,7 @@ REPO = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
 WORLD = REPO / "test" / "data" / "ros_easy.yaml"
 SHIPPED_RL = REPO / "models" / "local_rl.onnx"
+SHIPPED_EBM = REPO / "models" / "local_ebm.onnx"
 BEAMS = 360
 SLACK = 0.2  # s of scheduling slack allowed on this loaded 2-core machine
 
@@ -184,7 +185,8 @@ def send_goal_until_taken(graph: Graph, diag: dict[str, Any], goal: tuple[float,
 
 
 def drive_to_goal(graph: Graph, spawn: Callable[..., Proc], planner_args: list[str],
-                  bridge_args: tuple[str, ...] = ()) -> dict[str, Any]:
+                  bridge_args: tuple[str, ...] = (), diag_out: dict[str, Any] | None = None
+                  ) -> dict[str, Any]:
     spawn("sim_bridge_node", "--ros-args", "-p", f"world:={WORLD}", *bridge_args)
     spawn("local_planner_node", "--ros-args", *planner_args)
     status = graph.latest_json("sim_bridge_node/status")
@@ -194,6 +196,8 @@ def drive_to_goal(graph: Graph, spawn: Callable[..., Proc], planner_args: list[s
                                and status.get("distance_to_goal", 9) < 0.3, 60.0)
     assert reached, f"goal not reached: status {status}, diagnostics {diag}"
     assert status["collision_steps"] == 0
+    if diag_out is not None:
+        diag_out.update(diag)
     return status
 
 
@@ -216,6 +220,20 @@ def test_sim_bridge_and_shipped_rl_planner_reach_the_goal(graph: Graph, spawn) -
     """The shipped ONNX policy (models/local_rl.onnx) drives the simulated robot to the goal."""
     assert SHIPPED_RL.is_file(), "models/local_rl.onnx is part of the repository"
     drive_to_goal(graph, spawn, ["-p", "planner:=rl", "-p", f"model:={SHIPPED_RL}"], ())
+
+
+def test_sim_bridge_and_shipped_ebm_planner_reach_the_goal(graph: Graph, spawn) -> None:
+    """The shipped energy-based model drives the robot; its energy is on the diagnostics."""
+    assert SHIPPED_EBM.is_file(), "models/local_ebm.onnx is part of the repository"
+    diag: dict[str, Any] = {}
+    energies: list[float] = []
+    graph.node.create_subscription(String, "local_planner_node/diagnostics", lambda m: (
+        energies.append(json.loads(m.data)["energy"]) if json.loads(m.data).get("energy")
+        is not None else None), 10)
+    drive_to_goal(graph, spawn, ["-p", "planner:=ebm", "-p", f"model:={SHIPPED_EBM}"], (),
+                  diag_out=diag)
+    assert diag["model_kind"] == "ebm" and diag["planner"] == "ebm"
+    assert energies and all(np.isfinite(energies))
 
 
 # ---- safety layer, watchdog, parameters on a live node --------------------------------------

@@ -18,18 +18,15 @@ import json
 import math
 import time
 from pathlib import Path
-from typing import Any, cast
+from typing import Any
 
-import gymnasium as gym
 import numpy as np
 
 from nav_policy.codecs import encode_action
 from nav_policy.errors import ConfigError
 from nav_policy.training.ebm_config import TrainEbmConfig, load_ebm_config
-from nav_policy.training.ebm_data import ENV_ID, action_chunks, collect, load_dataset
+from nav_policy.training.ebm_data import action_chunks, collect, load_dataset
 from nav_policy.training.rundir import create_run_dir, read_meta, write_meta
-
-NOISE_KEYS = ("randomize", "lidar_noise", "lidar_dropout", "actuation_noise", "odom_drift")
 
 
 def split_episodes(episode: np.ndarray, fraction: float, seed: int) -> np.ndarray:
@@ -62,28 +59,13 @@ def evaluate_closed_loop(policy: Any, cfg: TrainEbmConfig, tiers: list[str] | No
                          ) -> dict[str, dict[str, float]]:
     """Success / collision / timeout per tier of `policy(obs) -> (v, w)` on held-out worlds
     (deterministic, no sensor noise)."""
-    import nav_policy  # noqa: F401
-    from nav_policy.envs.local_nav import LocalNavEnv
+    from nav_policy.codecs import ActionSpec
+    from nav_policy.training.evaluation import held_out_rates
 
-    env = gym.make(ENV_ID, **{k: v for k, v in cfg.env.items() if k not in NOISE_KEYS})
-    base = cast(LocalNavEnv, env.unwrapped)
-    n = episodes or cfg.eval.episodes_per_tier
-    s0 = cfg.eval.seed if seed is None else seed
-    out: dict[str, dict[str, float]] = {}
-    for tier in tiers or cfg.eval.tiers:
-        succ = coll = 0
-        for i in range(n):
-            obs, _ = env.reset(seed=s0 + i, options={"tier": tier, "world_seed": s0 + i})
-            done, info = False, {}
-            while not done:
-                v, w = policy(obs)
-                obs, _, term, trunc, info = env.step(encode_action(v, w, base.action_spec))
-                done = term or trunc
-            succ += int(info.get("is_success", False))
-            coll += int(info.get("collision", False))
-        out[tier] = {"success": succ / n, "collision": coll / n, "timeout": (n - succ - coll) / n}
-    env.close()
-    return out
+    spec = ActionSpec()
+    return held_out_rates(cfg.env, tiers or cfg.eval.tiers, episodes or cfg.eval.episodes_per_tier,
+                          cfg.eval.seed if seed is None else seed,
+                          lambda obs: encode_action(*policy(obs), spec))
 
 
 def torch_policy(model: Any, alpha: float, cfg: TrainEbmConfig, energy_high: float = math.inf

@@ -45,30 +45,13 @@ def _make_env(env_kwargs: dict[str, Any], rank: int, seed: int):  # type: ignore
 def evaluate(model: Any, norm: Any, cfg: TrainLocalConfig, tiers: list[str] | None = None,
              episodes: int | None = None) -> dict[str, dict[str, float]]:
     """Deterministic policy on held-out world seeds; success/collision/timeout per tier."""
-    import nav_policy  # noqa: F401
+    from nav_policy.training.evaluation import held_out_rates
 
-    env_kwargs = {k: v for k, v in cfg.env.items()
-                  if k not in ("randomize", "lidar_noise", "lidar_dropout", "actuation_noise",
-                               "odom_drift")}
-    env = gym.make(ENV_ID, **env_kwargs)
-    out: dict[str, dict[str, float]] = {}
-    n = episodes or cfg.eval.episodes_per_tier
-    for tier in tiers or cfg.eval.tiers:
-        succ = coll = 0
-        for i in range(n):
-            obs, _ = env.reset(seed=cfg.eval.seed + i,
-                               options={"tier": tier, "world_seed": cfg.eval.seed + i})
-            done = False
-            info: dict[str, Any] = {}
-            while not done:
-                action, _ = model.predict(norm.normalize_obs(obs[None]), deterministic=True)
-                obs, _, term, trunc, info = env.step(action[0])
-                done = term or trunc
-            succ += int(info.get("is_success", False))
-            coll += int(info.get("collision", False))
-        out[tier] = {"success": succ / n, "collision": coll / n, "timeout": (n - succ - coll) / n}
-    env.close()
-    return out
+    def act(obs: np.ndarray) -> np.ndarray:
+        return model.predict(norm.normalize_obs(obs[None]), deterministic=True)[0][0]
+
+    return held_out_rates(cfg.env, tiers or cfg.eval.tiers, episodes or cfg.eval.episodes_per_tier,
+                          cfg.eval.seed, act)
 
 
 class TrainCallback:  # built lazily to keep SB3 imports inside train()
