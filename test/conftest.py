@@ -77,3 +77,35 @@ def tiny_world() -> World:
 def tmp_yaml(tmp_path: Path) -> Iterator[Path]:
     """A path for a world file inside the test's temporary folder."""
     yield tmp_path / "world.yaml"
+
+
+# ---- ROS graph fixtures (the ROS test modules; rclpy is imported only when they are used) ----
+
+
+@pytest.fixture()
+def graph() -> Iterator[object]:
+    """The test's own rclpy node on this process's domain (test_ros_nodes.Graph)."""
+    from test_ros_nodes import Graph
+
+    g = Graph()
+    yield g
+    g.close()
+
+
+@pytest.fixture()
+def spawn(tmp_path: Path) -> Iterator[object]:
+    """Console-script processes, stopped (SIGINT, then SIGKILL) when the test ends."""
+    from test_ros_nodes import BIN, Proc
+
+    procs: list[Proc] = []
+
+    def start(executable: str, *args: str) -> Proc:
+        p = Proc([str(BIN / executable), *args], tmp_path, f"{len(procs)}_{executable}")
+        procs.append(p)
+        return p
+
+    yield start
+    for p in procs:
+        p.stop()
+    for p in procs:  # shown only when the test failed
+        print(f"--- {p.err.name}\n{p.stderr()[-3000:]}")

@@ -16,8 +16,6 @@ from __future__ import annotations
 import json
 import math
 import time
-from collections.abc import Callable, Iterator
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -33,9 +31,7 @@ from std_msgs.msg import String  # noqa: E402
 from test_ros_mission import LANDMARKS, Robot  # noqa: E402
 from test_ros_nodes import (  # noqa: E402
     BEAMS,
-    BIN,
     Graph,
-    Proc,
     policy_onnx,
     send_goal_until_taken,
     set_param,
@@ -45,30 +41,6 @@ from nav_policy.ros import msgs  # noqa: E402
 from nav_policy.ros.convert import stamp_to_sec  # noqa: E402
 
 MAX_V, MAX_W, ACC_V, ACC_W = 0.5, 2.0, 2.5, 3.2  # config/nav_policy.yaml defaults
-
-
-@pytest.fixture()
-def graph() -> Iterator[Graph]:
-    g = Graph()
-    yield g
-    g.close()
-
-
-@pytest.fixture()
-def spawn(tmp_path: Path) -> Iterator[Callable[..., Proc]]:
-    """Console-script processes, stopped (SIGINT, then SIGKILL) when the test ends."""
-    procs: list[Proc] = []
-
-    def start(executable: str, *args: str) -> Proc:
-        p = Proc([str(BIN / executable), *args], tmp_path, f"{len(procs)}_{executable}")
-        procs.append(p)
-        return p
-
-    yield start
-    for p in procs:
-        p.stop()
-    for p in procs:  # shown only when the test failed
-        print(f"--- {p.err.name}\n{p.stderr()[-3000:]}")
 
 
 class Feeder:

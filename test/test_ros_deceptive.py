@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 import math
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -25,7 +25,7 @@ from nav_msgs.msg import OccupancyGrid, Odometry
 from nav_msgs.msg import Path as PathMsg
 from rclpy.parameter_client import AsyncParameterClient
 from std_msgs.msg import String
-from test_ros_nodes import BIN, Graph, Proc, set_param
+from test_ros_nodes import Graph, Proc, set_param
 
 from nav_policy.deception.graphs import (
     GraphError,
@@ -230,30 +230,6 @@ def test_route_deception_of_a_detour() -> None:
 
 
 # ---- the node over DDS ---------------------------------------------------------------------
-
-
-@pytest.fixture()
-def graph() -> Iterator[Graph]:
-    g = Graph()
-    yield g
-    g.close()
-
-
-@pytest.fixture()
-def spawn(tmp_path: Path) -> Iterator[Callable[..., Proc]]:
-    """Console-script processes, stopped (SIGINT, then SIGKILL) when the test ends."""
-    procs: list[Proc] = []
-
-    def start(executable: str, *args: str) -> Proc:
-        p = Proc([str(BIN / executable), *args], tmp_path, f"{len(procs)}_{executable}")
-        procs.append(p)
-        return p
-
-    yield start
-    for p in procs:
-        p.stop()
-    for p in procs:  # shown only when the test failed
-        print(f"--- {p.err.name}\n{p.stderr()[-3000:]}")
 
 
 class Operator:

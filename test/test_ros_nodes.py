@@ -16,7 +16,7 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -108,23 +108,6 @@ class Proc:
         return self.err.read_text()
 
 
-@pytest.fixture()
-def spawn(tmp_path: Path) -> Iterator[Callable[..., Proc]]:
-    procs: list[Proc] = []
-
-    def start(executable: str, *args: str) -> Proc:
-        argv = [str(BIN / executable), *args]
-        p = Proc(argv, tmp_path, f"{len(procs)}_{executable}")
-        procs.append(p)
-        return p
-
-    yield start
-    for p in procs:
-        p.stop()
-    for p in procs:  # shown only when the test failed
-        print(f"--- {p.err.name}\n{p.stderr()[-3000:]}")
-
-
 class Graph:
     """An in-test rclpy node on its own context, spun by hand."""
 
@@ -155,13 +138,6 @@ class Graph:
         self.executor.shutdown()
         self.node.destroy_node()
         rclpy.shutdown(context=self.context)
-
-
-@pytest.fixture()
-def graph() -> Iterator[Graph]:
-    g = Graph()
-    yield g
-    g.close()
 
 
 def send_goal_until_taken(graph: Graph, diag: dict[str, Any], goal: tuple[float, float],
