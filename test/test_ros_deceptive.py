@@ -442,3 +442,46 @@ def test_sim_robot_drives_the_deceptive_route(graph: Graph, spawn, tmp_path: Pat
     assert driven["closest_decoy_m"][0] < driven["closest_decoy_m_shortest"][0] - 0.4, driven
     assert driven["deceptive_fraction"] > driven["deceptive_fraction_shortest"] + 0.1, driven
     assert driven["length_m"] > driven["length_m_shortest"] + 0.3, driven
+
+
+def test_up_deceptive_runs_the_planner_in_one_process(graph: Graph, spawn, tmp_path: Path
+                                                     ) -> None:
+    """`nav-policy up --sim --deceptive`: the deceptive planner joins the composed process,
+    builds its roadmap from the simulated world, plans the goal and the robot drives it."""
+    import yaml
+
+    cfg = yaml.safe_load((REPO / "config" / "nav_policy.yaml").read_text())
+    sim = cfg["sim_bridge_node"]["ros__parameters"]
+    sim.update(world=str(WORLD), publish_goal=False, camera_rate=0.0)
+    cfg["local_planner_node"]["ros__parameters"]["planner"] = "dwa"
+    cfg["deceptive_planner_node"]["ros__parameters"].update(world="", decoys=[1.0, 1.5])
+    (tmp_path / "up.yaml").write_text(yaml.safe_dump(cfg))
+    up = spawn("nav-policy", "up", "--sim", "--deceptive", "--config", str(tmp_path / "up.yaml"))
+    n = graph.node
+    plans: list[PathMsg] = []
+    n.create_subscription(PathMsg, "plan", plans.append, msgs.COMMAND_QOS)
+    dpp = graph.latest_json(STATUS.lstrip("/"))
+    status = graph.latest_json("sim_bridge_node/status")
+    diag = graph.latest_json("local_planner_node/diagnostics")
+    goal_pub = n.create_publisher(PoseStamped, "goal_pose", msgs.COMMAND_QOS)
+    assert graph.spin_until(lambda: goal_pub.get_subscription_count() >= 2 and diag, 60.0), \
+        f"nav-policy up did not come up: {up.stderr()[-2000:]}"
+    goal = (1.2, 0.0)
+    last = [0.0]
+
+    def planned() -> bool:
+        if plans and dpp.get("state") == "planned":
+            return True
+        if time.monotonic() - last[0] > 2.0:
+            goal_pub.publish(msgs.pose_stamped(*goal, 0.0, 0.0, "odom"))
+            last[0] = time.monotonic()
+        return False
+
+    assert graph.spin_until(planned, 30.0), f"no deceptive plan: {dpp}"
+    pts = plan_points(plans[-1])
+    assert np.allclose(pts[-1], goal, atol=0.3), pts[-1]
+    assert graph.spin_until(lambda: diag.get("goal_reached")
+                            and status.get("distance_to_goal", 9) < 0.3, 60.0), (status, diag)
+    assert status["collision_steps"] == 0
+    assert up.stop(timeout=20.0) == 0
+    assert "Traceback" not in up.stderr()

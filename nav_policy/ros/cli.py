@@ -1,4 +1,4 @@
-"""`nav-policy up [--config FILE] [--sim]`: the ROS 2 nodes in one process."""
+"""`nav-policy up [--config FILE] [--sim] [--deceptive]`: the ROS 2 nodes in one process."""
 
 from __future__ import annotations
 
@@ -19,6 +19,10 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-a
                         "config/nav_policy.yaml")
     p.add_argument("--sim", action="store_true",
                    help="also run the PyBullet simulator bridge (world from the config)")
+    p.add_argument("--deceptive", action="store_true",
+                   help="also run deceptive_planner_node: every goal_pose is planned as a "
+                        "deceptive route on plan (decoys from its section of the config, or the "
+                        "decoys topic); the mission executor then sends goals only")
     p.set_defaults(func=_run)
 
 
@@ -30,4 +34,4 @@ def _run(args: argparse.Namespace) -> int:
                           "`pip install -e .[ros]` or source a ROS 2 install") from exc
     from nav_policy.ros.composed import run
 
-    return run(args.config, args.sim)
+    return run(args.config, args.sim, args.deceptive)

@@ -34,7 +34,7 @@ def node_args(remaps: tuple[str, ...]) -> list[str]:
     return out
 
 
-def run(config: str | Path | None = None, sim: bool = False) -> int:
+def run(config: str | Path | None = None, sim: bool = False, deceptive: bool = False) -> int:
     """Build, start and spin the nodes until Ctrl-C (returns 0) or a start-up error
     (NavPolicyError, raised after a clean shutdown)."""
     import rclpy
@@ -52,6 +52,11 @@ def run(config: str | Path | None = None, sim: bool = False) -> int:
     if sim:  # the other nodes follow the simulator's /clock unless the file says otherwise
         for name in ("sensor_fusion_node", "local_planner_node", "mission_executor_node"):
             params.setdefault(name, {}).setdefault("use_sim_time", True)
+    if deceptive:  # as the launch files' deceptive:=true: the deceptive planner owns `plan`
+        params.setdefault("mission_executor_node", {})["publish_plan"] = False
+        dpp = params.setdefault("deceptive_planner_node", {})
+        if sim and not dpp.get("world"):  # its roadmap: the simulated world
+            dpp["world"] = params.get("sim_bridge_node", {}).get("world", "")
 
     def opts(name: str) -> dict[str, Any]:
         return {"parameter_overrides": overrides(name, params.get(name, {}))}
@@ -70,6 +75,10 @@ def run(config: str | Path | None = None, sim: bool = False) -> int:
         planner.autostart_up()
         nodes.append(InstructionNode(**opts("instruction_node")))
         nodes.append(MissionExecutorNode(**opts("mission_executor_node")))
+        if deceptive:
+            from nav_policy.ros.deceptive_planner_node import DeceptivePlannerNode
+
+            nodes.append(DeceptivePlannerNode(**opts("deceptive_planner_node")))
         spinning = NodeThreads(nodes)
         names = ", ".join(n.get_name() for n in nodes)
         nodes[-1].get_logger().info(f"nav-policy up: {names} running (Ctrl-C to stop)")

@@ -279,6 +279,19 @@ CROSS_CHECKS: dict[str, Callable[[Mapping[str, Any]], str | None]] = {
 }
 
 
+def _decoys_problem(value: Any) -> str | None:
+    if not isinstance(value, (list, tuple)) or len(value) % 2 or not all(
+            isinstance(v, (int, float)) and not isinstance(v, bool) for v in value):
+        return f"parameter decoys={value!r} must be a flat list x1, y1, x2, y2, ... of numbers"
+    return None
+
+
+# parameters a node declares itself (arrays the scalar table does not hold), with their check
+NODE_EXTRAS: dict[str, dict[str, Callable[[Any], str | None]]] = {
+    "deceptive_planner_node": {"decoys": _decoys_problem},
+}
+
+
 def defaults(node: str) -> dict[str, Value]:
     return {s.name: s.default for s in NODE_PARAMS[node]}
 
@@ -290,8 +303,15 @@ def check_values(node: str, values: Mapping[str, Any]) -> str | None:
         if name in ("use_sim_time",):
             continue
         spec = specs.get(name)
+        extra = NODE_EXTRAS.get(node, {}).get(name)
+        if spec is None and extra is not None:
+            problem = extra(value)
+            if problem:
+                return problem
+            continue
         if spec is None:
-            return f"unknown parameter {name} for {node}; known: {', '.join(sorted(specs))}"
+            known = sorted([*specs, *NODE_EXTRAS.get(node, {})])
+            return f"unknown parameter {name} for {node}; known: {', '.join(known)}"
         problem = spec.check(value)
         if problem:
             return problem
@@ -361,8 +381,16 @@ def overrides(node: str, values: Mapping[str, Any]) -> list[Any]:
     from rclpy.parameter import Parameter
 
     specs = {s.name: s for s in NODE_PARAMS[node]}
-    return [Parameter(k, value=specs[k].coerce(v) if k in specs else v)
-            for k, v in values.items()]
+    floats = NODE_EXTRAS.get(node, {})  # the extras are double arrays: 1 -> 1.0
+
+    def value(k: str, v: Any) -> Any:
+        if k in specs:
+            return specs[k].coerce(v)
+        if k in floats and isinstance(v, (list, tuple)):
+            return [float(x) for x in v]
+        return v
+
+    return [Parameter(k, value=value(k, v)) for k, v in values.items()]
 
 
 def declare(node: Any, name: str) -> dict[str, Any]:
