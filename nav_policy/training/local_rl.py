@@ -298,10 +298,21 @@ def train_local(config: str | Path | None = None, resume: str | Path | None = No
                         **cfg.sac.model_dump())
     t0 = time.time()
     remaining = cfg.total_steps - start_step
+    stopped = False
     if remaining > 0:
-        model.learn(total_timesteps=remaining, callback=_callback_cls()(cfg, run, start_step),
-                    reset_num_timesteps=ckpt is None, tb_log_name="run")
+        try:
+            model.learn(total_timesteps=remaining, callback=_callback_cls()(cfg, run, start_step),
+                        reset_num_timesteps=ckpt is None, tb_log_name="run")
+        except KeyboardInterrupt:  # Ctrl-C: keep what was learnt, resumable with --resume
+            stopped = True
+            ck = run / "checkpoints"
+            model.save(ck / f"step_{model.num_timesteps}.zip")
+            model.get_vec_normalize_env().save(
+                str(ck / f"step_{model.num_timesteps}_vecnormalize.pkl"))
+            print(f"stopped at step {model.num_timesteps}; resume with --resume {run}",
+                  file=sys.stderr)
     wall = float(meta.get("wall_time_s", 0.0)) + time.time() - t0
-    write_meta(run, wall_time_s=round(wall, 1), trained_steps=int(model.num_timesteps))
+    write_meta(run, wall_time_s=round(wall, 1), trained_steps=int(model.num_timesteps),
+               **({"stopped_early_at": int(model.num_timesteps)} if stopped else {}))
     venv.close()
     return run
