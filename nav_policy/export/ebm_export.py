@@ -9,7 +9,9 @@ and the unrolled inference steps in one graph (nav_policy.policies.ebm.EbmInfere
            chunk  float32 [N, H, 2]     the whole chunk, normalised
 
 Parity: ORT vs the torch module on `parity_samples` observations (half from the run's own
-validation data, half uniform in the observation bounds); max abs diff of cmd over 1e-5 fails.
+data, half uniform in the observation bounds): on samples that took the same number of steps,
+max abs diff of cmd over 1e-4 (m/s, rad/s) or a relative energy diff over 1e-4 fails, and so
+do more than 0.5 % of samples taking a different number of steps (an energy on the gate).
 """
 
 from __future__ import annotations
@@ -25,7 +27,7 @@ from nav_policy.errors import ModelError
 from nav_policy.export.metadata import ModelMetadata
 from nav_policy.training.rundir import read_meta
 
-PARITY_TOL = 1e-5
+PARITY_TOL = 1e-4  # m/s and rad/s, after up to 8 unrolled float32 gradient steps
 OUTPUTS = ["cmd", "energy", "steps_used", "chunk"]
 
 
@@ -137,14 +139,23 @@ def export_ebm_run(run_dir: str | Path, out: str | Path, checkpoint: str = "best
     got = sess.run(OUTPUTS, {"obs": obs})
     with torch.no_grad():
         ref = [t.numpy() for t in module(torch.as_tensor(obs))]
-    diff = float(np.max(np.abs(got[0] - ref[0])))
-    ediff = float(np.max(np.abs(got[1] - ref[1]) / (1.0 + np.abs(ref[1]))))
-    if not (diff <= PARITY_TOL and ediff <= 1e-4):
+    # Float32 rounding differs between ORT and torch; through up to 8 gradient steps it stays
+    # far below a velocity anyone could measure, but a sample whose energy sits on energy_high
+    # can take the extra steps in one and not the other: compare samples that took the same
+    # number of steps, and allow only a few gate flips.
+    same = got[2] == ref[2]
+    flips = int((~same).sum())
+    diff = float(np.max(np.abs(got[0][same] - ref[0][same]))) if same.any() else float("inf")
+    ediff = float(np.max(np.abs(got[1][same] - ref[1][same]) / (1.0 + np.abs(ref[1][same])))) \
+        if same.any() else float("inf")
+    if not (diff <= PARITY_TOL and ediff <= 1e-4 and flips <= 0.005 * len(obs)):
         tmp.unlink(missing_ok=True)
         raise ModelError(f"parity check failed: cmd max abs diff {diff:.2e} (tolerance "
-                         f"{PARITY_TOL:.0e}), energy rel diff {ediff:.2e}")
+                         f"{PARITY_TOL:.0e}), energy rel diff {ediff:.2e}, {flips} of "
+                         f"{len(obs)} samples took a different number of steps")
     tmp.replace(out)
     report = {"out": str(out), "parity_max_abs_diff": diff, "parity_energy_rel_diff": ediff,
+              "parity_step_flips": flips,
               "parity_samples": len(obs), "trained_steps": trained, "epoch": int(ck["epoch"]),
               "eval": ck.get("eval"), "val": ck.get("val"), "alpha": info["alpha"],
               "steps": s.steps, "max_steps": s.max_steps, "obs_dim": spec.size,
@@ -184,7 +195,8 @@ def write_ebm_card(out: Path, run: Path, report: dict[str, Any]) -> Path:
         f"{cfg['train']['infonce_weight']}, {meta.get('train_wall_time_s', '?')} s |",
         f"| commit | `{meta.get('git_commit', '?')}` |",
         f"| parity (ORT vs torch, {report['parity_samples']} obs) | cmd max abs diff "
-        f"{report['parity_max_abs_diff']:.2e}, energy rel diff {report['parity_energy_rel_diff']:.2e} |",
+        f"{report['parity_max_abs_diff']:.2e}, energy rel diff {report['parity_energy_rel_diff']:.2e}, "
+        f"{report['parity_step_flips']} step-count flips |",
         f"| inputs | `obs` float32 [N, {report['obs_dim']}] (codec v1, raw SI); optional `steps`, "
         "`max_steps` |",
         "| outputs | `cmd` [N, 2] (v m/s, w rad/s), `energy` [N], `steps_used` [N], `chunk` [N, H, 2] |",
