@@ -135,7 +135,9 @@ def export_ebm_run(run_dir: str | Path, out: str | Path, checkpoint: str = "best
     low, high = spec.bounds()
     uni = rng.uniform(low, high, size=(parity_samples - len(real), spec.size))
     obs = np.concatenate([real, uni]).astype(np.float32)
-    sess = ort.InferenceSession(str(tmp), providers=["CPUExecutionProvider"])
+    opts = ort.SessionOptions()
+    opts.log_severity_level = 3  # the overridable-initialiser notice is expected here
+    sess = ort.InferenceSession(str(tmp), sess_options=opts, providers=["CPUExecutionProvider"])
     got = sess.run(OUTPUTS, {"obs": obs})
     with torch.no_grad():
         ref = [t.numpy() for t in module(torch.as_tensor(obs))]
@@ -164,6 +166,16 @@ def export_ebm_run(run_dir: str | Path, out: str | Path, checkpoint: str = "best
     return report
 
 
+def _eval_curve(run: Path) -> list[dict[str, str]]:
+    import csv
+
+    path = run / "eval.csv"
+    if not path.is_file():
+        return []
+    with path.open() as f:
+        return [r for r in csv.DictReader(f) if r.get("mean_success")]
+
+
 def write_ebm_card(out: Path, run: Path, report: dict[str, Any]) -> Path:
     """models/NAME.md: config, seed, data, steps, wall time, held-out evaluation, parity."""
     import yaml
@@ -189,10 +201,13 @@ def write_ebm_card(out: Path, run: Path, report: dict[str, Any]) -> Path:
         f"recovery bursts p={cfg['data']['perturb_prob']} |",
         f"| dataset | {data.get('samples', meta.get('samples', '?'))} samples, collected in "
         f"{meta.get('dataset_wall_time_s', '?')} s (seed {data.get('seed', '?')}, commit "
-        f"`{str(data.get('git_commit', '?'))[:12]}`) |",
+        f"`{data.get('git_commit', '?')}`) |",
         f"| training | {cfg['train']['epochs']} epochs, {report['trained_steps']} gradient updates, "
         f"K in [{cfg['train']['k_min']}, {cfg['train']['k_max']}], InfoNCE weight "
-        f"{cfg['train']['infonce_weight']}, {meta.get('train_wall_time_s', '?')} s |",
+        f"{cfg['train']['infonce_weight']}, then {cfg['data'].get('dagger_rounds', 0)} DAgger "
+        f"rounds ({cfg['data'].get('dagger_episodes')} model-driven episodes labelled by the "
+        f"expert, {cfg['data'].get('dagger_epochs')} epochs each); "
+        f"{meta.get('train_wall_time_s', '?')} s of training and collection after the dataset |",
         f"| commit | `{meta.get('git_commit', '?')}` |",
         f"| parity (ORT vs torch, {report['parity_samples']} obs) | cmd max abs diff "
         f"{report['parity_max_abs_diff']:.2e}, energy rel diff {report['parity_energy_rel_diff']:.2e}, "
@@ -201,6 +216,15 @@ def write_ebm_card(out: Path, run: Path, report: dict[str, Any]) -> Path:
         "`max_steps` |",
         "| outputs | `cmd` [N, 2] (v m/s, w rad/s), `energy` [N], `steps_used` [N], `chunk` [N, H, 2] |",
         ""]
+    curve = _eval_curve(run)
+    if curve:
+        lines += ["## Training curve (eval.csv: evaluations only)", "",
+                  "| epoch | DAgger round | samples | val first-step MSE | mean held-out success |",
+                  "|---|---|---|---|---|"]
+        lines += [f"| {r['epoch']} | {r.get('round', '0')} | {r.get('samples', '?')} | "
+                  f"{float(r['val_first_mse']):.4f} | {float(r['mean_success']):.3f} |"
+                  for r in curve]
+        lines.append("")
     ev = report.get("eval") or {}
     if ev:
         lines += ["## Held-out evaluation at the exported checkpoint", "",
