@@ -92,7 +92,8 @@ def gate_study(model: Path, episodes: int, seed: int, progress: bool) -> dict[st
 
 
 def _energies(planner: PolicyPlanner, frames: list[Any]) -> np.ndarray:
-    obs = np.stack([encode_observation(f, initial_prev_action(), planner.spec) for f in frames])
+    """Energies of (frame, previous action) pairs, as the node would encode them."""
+    obs = np.stack([encode_observation(f, prev, planner.spec) for f, prev in frames])
     return np.asarray(planner.runtime.run(obs.astype(np.float32))[1], dtype=np.float64)
 
 
@@ -116,13 +117,14 @@ def _frames_along(env: gym.Env, planner: Any, tier: str | None, world_seed: int,
     env.reset(seed=world_seed, options=options)
     base = cast(LocalNavEnv, env.unwrapped)
     planner.reset()
-    frames, done, t = [], False, 0
+    frames, done, t, prev = [], False, 0, initial_prev_action()
     while not done:
         frame = base.sensors()
         if t % every == 0:
-            frames.append(frame)
+            frames.append((frame, prev))
         v, w = planner.compute(frame)
-        _, _, term, trunc, _ = env.step(encode_action(v, w, base.action_spec))
+        prev = encode_action(v, w, base.action_spec)
+        _, _, term, trunc, _ = env.step(prev)
         done, t = term or trunc, t + 1
     return frames
 
@@ -154,7 +156,7 @@ def uncertainty_study(model: Path, episodes: int, seed: int, progress: bool,
             bar.update(1)
     bar.close()
     e_in = _energies(planner, inside)
-    e_noisy = _energies(planner, [_noisy(f, rng) for f in inside])
+    e_noisy = _energies(planner, [(_noisy(f, rng), prev) for f, prev in inside])
     home: list[Any] = []
     spec = planner.spec
     bar = _bar(max(episodes // 2, 1), "unseen world", progress)
@@ -213,13 +215,14 @@ def _frames_along_world(env: gym.Env, expert: Any, world: Any, seed: int) -> lis
         except WorldError:  # goal unreachable from that start: draw again
             continue
         expert.reset()
-        frames, done, t = [], False, 0
+        frames, done, t, prev = [], False, 0, initial_prev_action()
         while not done:
             frame = base.sensors()
             if t % 5 == 0:
-                frames.append(frame)
+                frames.append((frame, prev))
             v, wz = expert.compute(frame)
-            _, _, term, trunc, _ = env.step(encode_action(v, wz, base.action_spec))
+            prev = encode_action(v, wz, base.action_spec)
+            _, _, term, trunc, _ = env.step(prev)
             done, t = term or trunc, t + 1
         return frames
     return []
@@ -336,7 +339,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--rl-model", type=Path, default=model_path("local_rl.onnx"))
     ap.add_argument("--episodes", type=int, default=20)
     ap.add_argument("--seed", type=int, default=0)
-    ap.add_argument("--near", type=float, default=0.1, help="recovery start clearance (m)")
+    ap.add_argument("--near", type=float, default=0.2, help="recovery start clearance (m)")
     ap.add_argument("--parts", default="steps,gate,uncertainty,recovery")
     ap.add_argument("--json", type=Path)
     ap.add_argument("--plot", type=Path)

@@ -68,7 +68,7 @@ def write_model_card(out: Path, run: Path, report: dict[str, Any]) -> Path:
                   *([f"- initialised from `{m['init_from']}`"] if m.get("init_from") else []),
                   *([f"- actor first cloned from the expert demonstrations "
                      f"`{m['bc_init']['dataset']}` ({m['bc_init']['samples']:,} samples, "
-                     f"{m['bc_init']['epochs']} epochs, action MSE {m['bc_init']['initial_mse']}"
+                     f"{m['bc_init']['epochs']} epochs, action MSE {m['bc_init'].get('initial_mse', '?')}"
                      f" -> {m['bc_init']['final_mse']}); eval.csv step 0 = the cloned policy"]
                     if m.get("bc_init") else []),
                   "", "```yaml", yaml.safe_dump(cfg, sort_keys=False).strip(), "```", ""]
