@@ -217,6 +217,9 @@ def test_bad_inputs_are_clear_errors(tmp_path: Path, smoke_run: tuple[Path, Path
     cfg.write_text("train: {k_min: 5, k_max: 2}\n")
     with pytest.raises(ConfigError, match="k_min"):
         load_ebm_config(cfg)
+    cfg.write_text("train: {momentum: 0.9}\n")
+    with pytest.raises(ConfigError, match="not implemented"):
+        load_ebm_config(cfg)
     cfg.write_text("data: {tiers: {lava: 1.0}}\n")
     with pytest.raises(ConfigError, match="lava"):
         load_ebm_config(cfg)

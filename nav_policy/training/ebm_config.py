@@ -46,7 +46,8 @@ class TrainConfig(_Strict):
     k_min: int = Field(default=2, ge=1, le=16)
     k_max: int = Field(default=4, ge=1, le=16)
     alpha_init: float = Field(default=0.5, gt=0)
-    momentum: float = Field(default=0.0, ge=0.0, lt=1.0)
+    momentum: float = Field(default=0.0, description="Nesterov momentum of the unroll: not "
+                            "implemented, only 0 is accepted")
     langevin_std: float = Field(default=0.05, ge=0.0)
     infonce_weight: float = Field(default=0.1, ge=0.0)
     counter_examples: int = Field(default=32, ge=1)
@@ -82,6 +83,8 @@ class TrainEbmConfig(_Strict):
         if not self.data.tiers or sum(self.data.tiers.values()) <= 0 or \
                 min(self.data.tiers.values()) < 0:
             raise ValueError("data.tiers needs non-negative weights with a positive sum")
+        if self.train.momentum != 0.0:
+            raise ValueError("train.momentum: Nesterov momentum is not implemented; use 0")
         if self.train.k_min > self.train.k_max:
             raise ValueError("train.k_min must be <= train.k_max")
         if self.inference.steps > self.inference.max_steps:
