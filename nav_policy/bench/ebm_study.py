@@ -107,14 +107,15 @@ def _noisy(frame: Any, rng: np.random.Generator) -> Any:
     return replace(frame, ranges=r)
 
 
-def _frames_along(env: gym.Env, planner: Any, tier: str | None, world_seed: int,
-                  every: int = 5, world: str | None = None) -> list[Any]:
-    """Frames every `every` steps of an episode driven by `planner`."""
-    options: dict[str, Any] = {"tier": tier, "world_seed": world_seed} if tier else \
-        {"world_seed": world_seed}
-    if world:
-        options = {"world": world}
-    env.reset(seed=world_seed, options=options)
+def _frames_along(env: gym.Env, planner: Any, tier: str, world_seed: int,
+                  every: int = 5) -> list[Any]:
+    """(frame, previous action) every `every` steps of a generated episode driven by `planner`."""
+    env.reset(seed=world_seed, options={"tier": tier, "world_seed": world_seed})
+    return _drive(env, planner, every)
+
+
+def _drive(env: gym.Env, planner: Any, every: int) -> list[Any]:
+    """Drive the episode already reset to its end; (frame, previous action) every `every` steps."""
     base = cast(LocalNavEnv, env.unwrapped)
     planner.reset()
     frames, done, t, prev = [], False, 0, initial_prev_action()
@@ -122,8 +123,7 @@ def _frames_along(env: gym.Env, planner: Any, tier: str | None, world_seed: int,
         frame = base.sensors()
         if t % every == 0:
             frames.append((frame, prev))
-        v, w = planner.compute(frame)
-        prev = encode_action(v, w, base.action_spec)
+        prev = encode_action(*planner.compute(frame), base.action_spec)
         _, _, term, trunc, _ = env.step(prev)
         done, t = term or trunc, t + 1
     return frames
@@ -214,17 +214,7 @@ def _frames_along_world(env: gym.Env, expert: Any, world: Any, seed: int) -> lis
             env.reset(seed=seed, options={"world": w})
         except WorldError:  # goal unreachable from that start: draw again
             continue
-        expert.reset()
-        frames, done, t, prev = [], False, 0, initial_prev_action()
-        while not done:
-            frame = base.sensors()
-            if t % 5 == 0:
-                frames.append((frame, prev))
-            v, wz = expert.compute(frame)
-            prev = encode_action(v, wz, base.action_spec)
-            _, _, term, trunc, _ = env.step(prev)
-            done, t = term or trunc, t + 1
-        return frames
+        return _drive(env, expert, 5)
     return []
 
 
