@@ -204,10 +204,14 @@ def write_ebm_card(out: Path, run: Path, report: dict[str, Any]) -> Path:
         f"`{data.get('git_commit', '?')}`) |",
         f"| training | {cfg['train']['epochs']} epochs, {report['trained_steps']} gradient updates, "
         f"K in [{cfg['train']['k_min']}, {cfg['train']['k_max']}], InfoNCE weight "
-        f"{cfg['train']['infonce_weight']}, then {cfg['data'].get('dagger_rounds', 0)} DAgger "
-        f"rounds ({cfg['data'].get('dagger_episodes')} model-driven episodes labelled by the "
-        f"expert, {cfg['data'].get('dagger_epochs')} epochs each); "
-        f"{meta.get('train_wall_time_s', '?')} s of training and collection after the dataset |",
+        f"{cfg['train']['infonce_weight']}"
+        + (f", then {cfg['data']['dagger_rounds']} DAgger rounds ("
+           f"{cfg['data'].get('dagger_episodes')} model-driven episodes labelled by the expert, "
+           f"{cfg['data'].get('dagger_epochs')} epochs each)"
+           if cfg["data"].get("dagger_rounds") else ", no DAgger")
+        + f"; {meta.get('train_wall_time_s', '?')} s of training (with its evaluations"
+        + (" and DAgger collection" if cfg["data"].get("dagger_rounds") else "")
+        + ") after the dataset |",
         f"| commit | `{meta.get('git_commit', '?')}` |",
         f"| parity (ORT vs torch, {report['parity_samples']} obs) | cmd max abs diff "
         f"{report['parity_max_abs_diff']:.2e}, energy rel diff {report['parity_energy_rel_diff']:.2e}, "
