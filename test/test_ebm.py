@@ -176,6 +176,37 @@ def test_onnx_matches_torch_k_step_inference(smoke_run: tuple[Path, Path, dict])
         assert np.max(np.abs(cmd_k - ref_k[0].numpy())) <= 1e-4
 
 
+def test_export_holds_max_steps_iterations(smoke_run: tuple[Path, Path, dict],
+                                           tmp_path: Path) -> None:
+    """--max-steps sets the iterations in the graph (each costs compute on every call); the
+    planner refuses settings the file cannot run, naming it."""
+    from nav_policy.export.ebm_export import build_inference, export_ebm_run
+
+    run, out8, _ = smoke_run
+    out4 = tmp_path / "k4.onnx"
+    export_ebm_run(run, out4, parity_samples=200, steps=2, max_steps=4)
+    p4 = {p.key: p.value for p in onnx.load(str(out4)).metadata_props}
+    p8 = {p.key: p.value for p in onnx.load(str(out8)).metadata_props}
+    assert (p4["ebm.iterations"], p8["ebm.iterations"]) == ("4", "8")
+    assert len(onnx.load(str(out4)).graph.node) < 0.7 * len(onnx.load(str(out8)).graph.node)
+    module, _ = build_inference(run, steps=2, max_steps=4)
+    obs = np.random.default_rng(6).uniform(-1, 3, size=(50, 67)).astype(np.float32)
+    sess = PolicyRuntime(out4, expect_kind="ebm").session
+    for k in (1, 4):
+        feeds = {"obs": obs, "steps": np.array(k, np.float32), "max_steps": np.array(k, np.float32)}
+        cmd_k, _, used_k, _ = sess.run(None, feeds)
+        with torch.no_grad():
+            ref = module(torch.as_tensor(obs), torch.tensor(float(k)), torch.tensor(float(k)))
+        assert np.array_equal(used_k, ref[2].numpy()) and used_k.max() <= k
+        assert np.max(np.abs(cmd_k - ref[0].numpy())) <= 1e-4
+    assert PolicyPlanner.from_file(out4, expect_kind="ebm", steps=4, max_steps=4).iterations == 4
+    with pytest.raises(ModelError, match="holds 4 gradient iterations"):
+        PolicyPlanner.from_file(out4, expect_kind="ebm", max_steps=8)
+    with pytest.raises(ConfigError, match="max_steps"):
+        export_ebm_run(run, tmp_path / "bad.onnx", steps=5, max_steps=4)
+    assert not (tmp_path / "bad.onnx").exists()
+
+
 def _with_energy_high(src: Path, dst: Path, value: str) -> Path:
     model = onnx.load(str(src))
     for p in model.metadata_props:

@@ -49,10 +49,12 @@ def _bar(total: int, desc: str, enabled: bool) -> Any:
 
 
 def steps_curve(model: Path, episodes: int, seed: int, progress: bool) -> dict[str, Any]:
+    cap = PolicyPlanner.from_file(model, expect_kind="ebm").iterations
+    ks = [k for k in (1, 2, 4, 8) if k <= cap]
     env = gym.make(LOCAL_NAV_ID)
     out: dict[str, Any] = {}
-    bar = _bar(4 * len(TIERS) * episodes, "steps curve", progress)
-    for k in (1, 2, 4, 8):
+    bar = _bar(len(ks) * len(TIERS) * episodes, "steps curve", progress)
+    for k in ks:
         row: dict[str, Any] = {}
         for tier in TIERS:
             eps = []
@@ -330,6 +332,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--episodes", type=int, default=20)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--near", type=float, default=0.2, help="recovery start clearance (m)")
+    ap.add_argument("--steps-model", type=Path, help="file for the steps curve (default "
+                    "--model); the curve covers K in 1, 2, 4, 8 up to the iterations it holds, "
+                    "so pass an export with --max-steps 8 for the full curve")
     ap.add_argument("--parts", default="steps,gate,uncertainty,recovery")
     ap.add_argument("--json", type=Path)
     ap.add_argument("--plot", type=Path)
@@ -341,7 +346,9 @@ def main(argv: list[str] | None = None) -> int:
     result: dict[str, Any] = {"model": str(args.model), "episodes": args.episodes,
                               "seed": args.seed, "command": " ".join(cmd)}
     if "steps" in parts:
-        result["steps"] = steps_curve(args.model, args.episodes, args.seed, prog)
+        result["steps_model"] = str(args.steps_model or args.model)
+        result["steps"] = steps_curve(args.steps_model or args.model, args.episodes, args.seed,
+                                      prog)
     if "gate" in parts:
         result["gate"] = gate_study(args.model, args.episodes, args.seed, prog)
     if "uncertainty" in parts:

@@ -23,7 +23,7 @@ from typing import Any
 import numpy as np
 
 from nav_policy.codecs import CODEC_VERSION, ActionSpec
-from nav_policy.errors import ModelError
+from nav_policy.errors import ConfigError, ModelError
 from nav_policy.export.metadata import ModelMetadata
 from nav_policy.training.rundir import read_meta
 
@@ -60,11 +60,15 @@ def build_inference(run: Path, checkpoint: str = "best", steps: int | None = Non
 
     cfg = load_ebm_config(run / "config.yaml")
     model, alpha, ck = load_checkpoint(run, checkpoint)
-    k = steps or cfg.inference.steps
-    settings = InferenceSettings(steps=k, max_steps=max(max_steps or cfg.inference.max_steps, k),
-                                 grad_eps=cfg.inference.grad_eps,
+    k = cfg.inference.steps if steps is None else steps
+    cap = max(cfg.inference.max_steps, k) if max_steps is None else max_steps
+    settings = InferenceSettings(steps=k, max_steps=cap, grad_eps=cfg.inference.grad_eps,
                                  energy_high=float(ck["val"]["val_energy_high"]))
-    return EbmInference(model, alpha, settings, ActionSpec()).eval(), {
+    try:
+        module = EbmInference(model, alpha, settings, ActionSpec()).eval()
+    except ValueError as exc:
+        raise ConfigError(f"{run}: steps={k}, max_steps={cap}: {exc}") from exc
+    return module, {
         "alpha": alpha, "settings": settings, "checkpoint": ck, "config": cfg}
 
 
@@ -117,6 +121,7 @@ def export_ebm_run(run_dir: str | Path, out: str | Path, checkpoint: str = "best
                        source_commit=str(meta.get("git_commit")),
                        extra={"seed": str(cfg.seed), "control_hz": str(cfg.env.get("control_hz", 10.0)),
                               "ebm.steps": str(s.steps), "ebm.max_steps": str(s.max_steps),
+                              "ebm.iterations": str(module.iterations),
                               "ebm.alpha": f"{info['alpha']:.6g}", "ebm.grad_eps": str(s.grad_eps),
                               "ebm.energy_high": f"{s.energy_high:.6g}",
                               "ebm.horizon": str(cfg.model.horizon),

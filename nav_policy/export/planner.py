@@ -53,11 +53,19 @@ class PolicyPlanner:
                 raise ModelError(f"{runtime.path}: ebm.energy_high {text!r} is not a number") \
                     from exc
         self.feeds: dict[str, np.ndarray] = {}
+        # iterations the graph holds (files exported before the key existed held 8)
+        self.iterations = int(runtime.meta.extra.get("ebm.iterations", "8")) \
+            if self.name == "ebm" else 0
         for name, value in (("steps", steps), ("max_steps", max_steps)):
             if value is None:
                 continue
-            if self.name != "ebm" or not 0 <= int(value) <= 8:
-                raise ModelError(f"{name}={value}: only an ebm model takes it, within [0, 8]")
+            if self.name != "ebm":
+                raise ModelError(f"{name}={value}: only an ebm model takes it")
+            if not 0 <= int(value) <= self.iterations:
+                raise ModelError(f"{name}={value}: {runtime.path} holds {self.iterations} "
+                                 f"gradient iterations, so {name} must be within "
+                                 f"[0, {self.iterations}] (re-export with `nav-policy export RUN "
+                                 f"--max-steps N` for more)")
             self.feeds[name] = np.array(float(value), dtype=np.float32)
         self.last_info: dict[str, Any] = {}
         self.reset()

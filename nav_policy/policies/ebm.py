@@ -103,7 +103,7 @@ def unroll(model: EnergyModel, feat: torch.Tensor, alpha: torch.Tensor, k: int,
     return out
 
 
-STEP_CAP = 8  # unrolled iterations in the exported graph; `max_steps` selects how many apply
+STEP_CAP = 8  # most unrolled iterations an exported graph may hold
 
 
 class EbmInference(nn.Module):
@@ -113,8 +113,10 @@ class EbmInference(nn.Module):
     `steps` and `max_steps` are optional scalar inputs (float tensors; defaults from the
     settings, stored in the ONNX file as overridable initialisers): iteration k applies where
     k < steps, or where k < max_steps and the energy at iteration `steps` was above
-    energy_high; a sample stops for good once ||grad E|| < grad_eps. STEP_CAP iterations are
-    always computed (masked), so one graph serves every setting up to the cap.
+    energy_high; a sample stops for good once ||grad E|| < grad_eps. The graph holds
+    `settings.max_steps` iterations (at most STEP_CAP), always computed and masked, so one graph
+    serves every setting up to its own max_steps: a larger max_steps input cannot add
+    iterations (PolicyPlanner refuses it), and each iteration costs compute on every call.
     """
 
     def __init__(self, model: EnergyModel, alpha: float, settings: InferenceSettings,
@@ -125,6 +127,7 @@ class EbmInference(nn.Module):
         self.model = model
         self.alpha = float(alpha)
         self.s = settings
+        self.iterations = settings.max_steps
         self.action_spec = action_spec
 
     def defaults(self) -> tuple[torch.Tensor, torch.Tensor]:
@@ -142,7 +145,7 @@ class EbmInference(nn.Module):
         moving = torch.ones(n, 1, dtype=obs.dtype)  # 0 once the gradient norm fell below eps
         high = torch.ones(n, 1, dtype=obs.dtype)  # energy at iteration `steps` above energy_high
         used = torch.zeros(n, dtype=obs.dtype)
-        for k in range(STEP_CAP):
+        for k in range(self.iterations):
             e, g = m.energy_and_grad(feat, a)
             kk = torch.tensor(float(k))
             is_gate = (steps == kk).to(obs.dtype)
@@ -155,6 +158,6 @@ class EbmInference(nn.Module):
             apply = within * moving
             a = torch.clamp(a - self.alpha * g * apply, -1.0, 1.0)
             used = used + apply.squeeze(-1)
-        e, _ = m.energy_and_grad(feat, a)
+        e = m.energy(feat, a)
         cmd = decode_action(a[:, :2], self.action_spec)  # the shared action codec
         return cmd, e, used, a.reshape(n, m.horizon, 2)

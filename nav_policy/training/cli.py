@@ -24,6 +24,9 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-a
     e.add_argument("--out", type=Path, required=True, help="models/NAME.onnx")
     e.add_argument("--checkpoint", choices=["best", "last"], default="best")
     e.add_argument("--parity-samples", type=int, default=1000)
+    e.add_argument("--steps", type=int, help="ebm: default gradient steps (config inference.steps)")
+    e.add_argument("--max-steps", type=int, help="ebm: iterations held in the graph, run where "
+                   "the energy is high (config inference.max_steps); each costs compute per call")
     e.set_defaults(func=run_export)
 
 
@@ -57,11 +60,16 @@ def run_export(args: argparse.Namespace) -> int:
     from nav_policy.training.rundir import read_meta
 
     kind = read_meta(args.run_dir).get("kind")
+    if kind != "ebm" and (args.steps is not None or args.max_steps is not None):
+        from nav_policy.errors import ConfigError
+
+        raise ConfigError(f"--steps/--max-steps apply to ebm runs; {args.run_dir} is {kind!r}")
     if kind == "ebm":
         from nav_policy.export.ebm_export import export_ebm_run
 
         report = export_ebm_run(args.run_dir, args.out, checkpoint=args.checkpoint,
-                                parity_samples=args.parity_samples)
+                                parity_samples=args.parity_samples, steps=args.steps,
+                                max_steps=args.max_steps)
     elif kind == "dpp":
         from nav_policy.deception.export import export_run as export_dpp
 

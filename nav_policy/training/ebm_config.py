@@ -42,6 +42,9 @@ class TrainConfig(_Strict):
     epochs: int = Field(default=30, gt=0)
     batch_size: int = Field(default=512, gt=0)
     learning_rate: float = Field(default=1e-3, gt=0)
+    lr_schedule: Literal["constant", "cosine"] = Field(
+        default="constant", description="cosine: decays to 5% of learning_rate over all epochs "
+        "(DAgger epochs included)")
     weight_decay: float = Field(default=0.0, ge=0)
     k_min: int = Field(default=2, ge=1, le=16)
     k_max: int = Field(default=4, ge=1, le=16)

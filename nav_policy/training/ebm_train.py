@@ -199,6 +199,10 @@ def train_ebm(config: str | Path | None = None, resume: str | Path | None = None
                 nce = infonce(model, feat, tgt_t[idx], cfg.train.counter_examples, gen)
                 loss = loss + cfg.train.infonce_weight * nce
                 sums["nce"] += nce.item() * len(idx)
+            if cfg.train.lr_schedule == "cosine":
+                for group in opt.param_groups:
+                    group["lr"] = cfg.train.learning_rate * (
+                        0.05 + 0.95 * 0.5 * (1 + math.cos(math.pi * frac)))
             opt.zero_grad()
             loss.backward()
             torch.nn.utils.clip_grad_norm_([*model.parameters(), log_alpha], 10.0)
