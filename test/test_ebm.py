@@ -207,6 +207,28 @@ def test_export_holds_max_steps_iterations(smoke_run: tuple[Path, Path, dict],
     assert not (tmp_path / "bad.onnx").exists()
 
 
+def test_rl_expert_labels_are_the_shipped_policy_on_the_env_observation(tmp_path: Path) -> None:
+    """expert: rl labels each state with the exported rl policy applied to the env's own codec
+    observation (what it was trained on); DART noise still perturbs what is executed."""
+    from nav_policy.codecs import encode_action
+    from nav_policy.training.ebm_data import collect
+
+    cfg = tmp_path / "rl.yaml"
+    cfg.write_text("seed: 4\nenv: {motion_mode: kinematic, control_hz: 10.0, sectors: 60}\n"
+                   "data: {expert: rl, episodes: 2, workers: 1, tiers: {easy: 1.0}}\n")
+    c = load_ebm_config(cfg)
+    report = collect(c, tmp_path / "d.npz", progress=False)
+    data = load_dataset(tmp_path / "d.npz")
+    assert report["samples"] == len(data["act"]) > 20 and str(data["expert"]) == "rl"
+    rt = PolicyRuntime(c.data.expert_model, expect_kind="rl")
+    want = np.array([encode_action(*rt.act(o), ActionSpec()) for o in data["obs"]])
+    assert np.allclose(data["act"], want, atol=1e-5)
+    assert data["perturbed"].any() and not np.allclose(data["executed"], data["act"])
+    cfg.write_text("data: {expert: rl, expert_model: models/local_ebm.onnx}\n")
+    with pytest.raises(ModelError, match="local_ebm.onnx"):  # an ebm file is not an rl expert
+        collect(load_ebm_config(cfg), tmp_path / "e.npz", progress=False)
+
+
 def _with_energy_high(src: Path, dst: Path, value: str) -> Path:
     model = onnx.load(str(src))
     for p in model.metadata_props:

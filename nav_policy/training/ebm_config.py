@@ -17,7 +17,11 @@ class _Strict(BaseModel):
 
 
 class DataConfig(_Strict):
-    expert: Literal["mppi", "dwa"] = "mppi"
+    expert: Literal["mppi", "dwa", "rl"] = Field(
+        default="mppi", description="mppi / dwa: the classical planner on the robot's sensors; "
+        "rl: an exported rl policy (expert_model) queried on the env's own codec observation")
+    expert_model: str = Field(default="models/local_rl.onnx",
+                              description="the rl expert's ONNX file (expert: rl)")
     dataset: str | None = Field(default=None, description="an existing dataset.npz to reuse")
     episodes: int = Field(default=500, gt=0)
     tiers: dict[str, float] = {"easy": 0.15, "medium": 0.35, "hard": 0.25, "dynamic": 0.25}

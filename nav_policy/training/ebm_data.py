@@ -1,5 +1,6 @@
-"""Expert demonstrations for the energy-based planner: LocalNav-v0 episodes driven by a classical
-expert with DART-style noise injection and recovery bursts, stored as one npz.
+"""Expert demonstrations for the energy-based planner: LocalNav-v0 episodes driven by an expert
+(classical MPPI / DWA on the robot's sensors, or an exported rl policy on the env's own codec
+observation) with DART-style noise injection and recovery bursts, stored as one npz.
 
 Every state is labelled with the expert's clean action, also where the executed action was
 perturbed, so the data covers off-nominal states and how to leave them. Observations come from
@@ -51,15 +52,13 @@ def run_expert_episode(cfg: TrainEbmConfig, index: int, tier: str, world_seed: i
     LocalPlanner: DAgger), the driver's own."""
     import nav_policy  # noqa: F401 - registers the env (worker processes)
     from nav_policy.envs.local_nav import LocalNavEnv
-    from nav_policy.planners import make_planner
 
     own = env is None
     env = env or gym.make(ENV_ID, **cfg.env)
     base = cast(LocalNavEnv, env.unwrapped)
     rng = np.random.default_rng([cfg.seed, index])
     obs, _ = env.reset(seed=world_seed, options={"tier": tier, "world_seed": world_seed})
-    expert = make_planner(cfg.data.expert, robot=base.robot, seed=world_seed)
-    expert.reset()
+    expert = _expert(cfg, base, world_seed)
     if driver is not None:
         driver.reset()
     std = float(rng.uniform(0.0, cfg.data.noise_std_max)) if driver is None else 0.0
@@ -68,7 +67,7 @@ def run_expert_episode(cfg: TrainEbmConfig, index: int, tier: str, world_seed: i
     done = False
     while not done:
         frame = base.sensors()
-        v, w = expert.compute(frame)
+        v, w = expert(frame, obs)
         label = encode_action(v, w, base.action_spec)
         if driver is not None:
             executed = encode_action(*driver.compute(frame), base.action_spec)
@@ -97,6 +96,36 @@ def run_expert_episode(cfg: TrainEbmConfig, index: int, tier: str, world_seed: i
             "perturbed": np.asarray(rows["perturbed"], bool),
             "episode": np.full(n, index, np.int32),
             "tier": np.full(n, TIER_NAMES.index(tier), np.int8)}
+
+
+def _expert(cfg: TrainEbmConfig, base: Any, world_seed: int) -> Any:
+    """label(frame, obs) -> (v, w) SI. A classical expert plans on the sensor frame (its own
+    state reset per episode); the rl expert is its exported policy applied to the env's codec
+    observation, exactly what it was trained and exported on (no state of its own)."""
+    from nav_policy.planners import make_planner
+
+    if cfg.data.expert == "rl":
+        runtime = _rl_runtime(cfg.data.expert_model, base.obs_spec)
+        return lambda frame, obs: tuple(float(x) for x in runtime.act(obs))
+    planner = make_planner(cfg.data.expert, robot=base.robot, seed=world_seed)
+    planner.reset()
+    return lambda frame, obs: planner.compute(frame)
+
+
+_RL_EXPERTS: dict[str, Any] = {}
+
+
+def _rl_runtime(model: str, obs_spec: Any) -> Any:
+    from nav_policy.export.runtime import PolicyRuntime
+
+    from nav_policy.paths import model_path
+
+    if model not in _RL_EXPERTS:  # one session per process
+        path = Path(model)
+        if not path.is_file() and not path.is_absolute() and path.parts[:1] == ("models",):
+            path = model_path(str(Path(*path.parts[1:])))  # the installed share/ copy
+        _RL_EXPERTS[model] = PolicyRuntime(path, expect_kind="rl", obs_spec=obs_spec)
+    return _RL_EXPERTS[model]
 
 
 _WORKER: dict[str, Any] = {}
@@ -164,6 +193,11 @@ def collect(cfg: TrainEbmConfig, out: Path, progress: bool = True, round_: int =
               "round": round_, "driver": driver_arg,
               "wall_s": round(time.time() - t0, 1), "seed": cfg.seed, "git_commit": git_commit(),
               "data": cfg.data.model_dump(mode="json"), "env": cfg.env}
+    if cfg.data.expert == "rl":  # which rl file labelled the data
+        import hashlib
+
+        rt = _RL_EXPERTS.get(cfg.data.expert_model) or _rl_runtime(cfg.data.expert_model, None)
+        report["expert_model_sha256"] = hashlib.sha256(Path(rt.path).read_bytes()).hexdigest()
     out.with_suffix(".json").write_text(json.dumps(report, indent=2) + "\n")  # sidecar
     return report
 
