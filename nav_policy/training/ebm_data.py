@@ -117,7 +117,6 @@ _RL_EXPERTS: dict[str, Any] = {}
 
 def _rl_runtime(model: str, obs_spec: Any) -> Any:
     from nav_policy.export.runtime import PolicyRuntime
-
     from nav_policy.paths import model_path
 
     if model not in _RL_EXPERTS:  # one session per process
