@@ -92,9 +92,10 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-a
 # ---- choices ---------------------------------------------------------------------------------
 
 
-# The demo's default local planner. Not the shipped rl policy: since its behaviour-cloned
-# retraining (better in the benchmark) it stalls beside the plant on the default mission in the
-# furnished home and the mission fails (docs/DEMO.md); `--planner rl` runs it.
+# The demo's default local planner. Not the shipped rl policy: the default mission should not
+# depend on the learned model of the day (one retrained rl model stalled beside the plant in the
+# furnished home; the current one passes after an executor recovery, docs/DEMO.md);
+# `--planner rl` runs it.
 DEFAULT_PLANNER = "dwa"
 
 
