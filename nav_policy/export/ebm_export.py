@@ -171,6 +171,14 @@ def export_ebm_run(run_dir: str | Path, out: str | Path, checkpoint: str = "best
     return report
 
 
+def _expert_text(data_cfg: dict[str, Any], dataset: dict[str, Any]) -> str:
+    if data_cfg.get("expert") == "rl":
+        sha = str(dataset.get("expert_model_sha256", "?"))[:12]
+        return (f"rl: `{data_cfg.get('expert_model')}` (sha256 {sha}...) on the env's codec "
+                "observation")
+    return f"{data_cfg.get('expert')} (goal only, same sensors as the student)"
+
+
 def _eval_curve(run: Path) -> list[dict[str, str]]:
     import csv
 
@@ -201,7 +209,7 @@ def write_ebm_card(out: Path, run: Path, report: dict[str, Any]) -> Path:
         "| field | value |", "|---|---|",
         f"| command | `{Path(first).name} {rest}` |",
         f"| seed | {cfg.get('seed')} |",
-        f"| expert | {cfg['data']['expert']} (goal only, same sensors as the student), "
+        f"| expert | {_expert_text(cfg['data'], data)}, "
         f"{cfg['data']['episodes']} episodes, DART noise std <= {cfg['data']['noise_std_max']}, "
         f"recovery bursts p={cfg['data']['perturb_prob']} |",
         f"| dataset | {data.get('samples', meta.get('samples', '?'))} samples, collected in "
