@@ -57,6 +57,10 @@ class TrainConfig(_Strict):
                             "implemented, only 0 is accepted")
     langevin_std: float = Field(default=0.05, ge=0.0)
     infonce_weight: float = Field(default=0.1, ge=0.0)
+    energy_anchor_weight: float = Field(
+        default=0.0, ge=0.0, description="weight of mean E(o, a*)^2 at the expert chunk: pins the "
+        "energy level of demonstrated states to 0 (the unrolled loss alone only shapes the "
+        "gradient, leaving E free up to any function of o)")
     counter_examples: int = Field(default=32, ge=1)
     val_fraction: float = Field(default=0.05, gt=0.0, lt=0.5)
 

@@ -195,6 +195,9 @@ def train_ebm(config: str | Path | None = None, resume: str | Path | None = None
             steps = unroll(model, feat, log_alpha.exp(), k, noise)
             mse = torch.stack([((a - tgt_t[idx]) ** 2).mean() for a in steps]).mean()
             loss = mse
+            if cfg.train.energy_anchor_weight > 0:
+                anchor = (model.energy(feat, tgt_t[idx]) ** 2).mean()
+                loss = loss + cfg.train.energy_anchor_weight * anchor
             if cfg.train.infonce_weight > 0:
                 nce = infonce(model, feat, tgt_t[idx], cfg.train.counter_examples, gen)
                 loss = loss + cfg.train.infonce_weight * nce
