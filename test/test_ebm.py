@@ -25,7 +25,8 @@ env: {motion_mode: kinematic, control_hz: 10.0, sectors: 60, goal_tolerance: 0.2
 data: {episodes: 2, workers: 1, tiers: {easy: 1.0}, noise_std_max: 0.2, perturb_prob: 0.05,
        dagger_rounds: 1, dagger_episodes: 1, dagger_epochs: 1}
 model: {horizon: 4, hidden: [32, 32]}
-train: {epochs: 2, batch_size: 64, counter_examples: 8}
+train: {epochs: 2, batch_size: 64, counter_examples: 8, energy_anchor_weight: 0.1,
+       lr_schedule: cosine}
 eval: {every_epochs: 1, episodes_per_tier: 1, tiers: [easy]}
 """
 
