@@ -334,3 +334,21 @@ def test_ebm_study_runs_every_part_on_an_exported_file(smoke_run: tuple[Path, Pa
     assert 0.0 <= u["auroc"]["random"] <= 1.0
     assert set(r["recovery"]) >= {"ebm", "mppi"}
     assert png.stat().st_size > 10_000
+
+
+def test_every_shipped_training_config_validates() -> None:
+    """The recipes in config/ (shipped model, ablations, experiments) all load as written."""
+    from nav_policy.paths import config_path
+    from nav_policy.training.config import load_config
+
+    root = config_path("train_ebm.yaml").parent
+    ebm = sorted(root.glob("train_ebm*.yaml"))
+    local = sorted(root.glob("train_local*.yaml"))
+    assert len(ebm) >= 5 and len(local) >= 5
+    for f in ebm:
+        cfg = load_ebm_config(f)
+        assert cfg.inference.steps <= cfg.inference.max_steps
+    for f in local:
+        load_config(f)
+    shipped = load_ebm_config(root / "train_ebm_rl.yaml")
+    assert shipped.data.expert == "rl" and shipped.inference.max_steps == 4
