@@ -285,6 +285,13 @@ def test_bad_inputs_are_clear_errors(tmp_path: Path, smoke_run: tuple[Path, Path
     broken = _with_energy_high(smoke_run[1], tmp_path / "nan.onnx", "garbage")
     with pytest.raises(ModelError, match="ebm.energy_high"):
         PolicyPlanner.from_file(broken, expect_kind="ebm")
+    model = onnx.load(str(smoke_run[1]))
+    for p in model.metadata_props:
+        if p.key == "ebm.iterations":
+            p.value = "eight"
+    onnx.save(model, str(tmp_path / "iters.onnx"))
+    with pytest.raises(ModelError, match="ebm.iterations"):
+        PolicyPlanner.from_file(tmp_path / "iters.onnx", expect_kind="ebm")
 
 
 def test_rl_behaviour_cloning_init_uses_the_demonstrations(smoke_run: tuple[Path, Path, dict],

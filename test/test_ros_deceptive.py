@@ -286,6 +286,23 @@ class Operator:
         self.goal.publish(msgs.pose_stamped(x, y, 0.0, time.time(), "odom"))
 
 
+def resend_goal_until(graph: Graph, pub: Any, goal: tuple[float, float], done: Callable[[], bool],
+                      timeout: float) -> bool:
+    """Spin until done(), publishing goal_pose every 2 s meanwhile (a goal sent before a
+    subscriber matched is lost)."""
+    last = [0.0]
+
+    def check() -> bool:
+        if done():
+            return True
+        if time.monotonic() - last[0] > 2.0:
+            pub.publish(msgs.pose_stamped(*goal, 0.0, 0.0, "odom"))
+            last[0] = time.monotonic()
+        return False
+
+    return graph.spin_until(check, timeout)
+
+
 def check_plan(msg: PathMsg, roadmap: Any, budget: float = 1.5) -> list[tuple[float, float]]:
     """Starts at the robot, ends exactly at the goal, within budget x the shortest path."""
     pts = plan_points(msg)
@@ -419,17 +436,10 @@ def test_sim_robot_drives_the_deceptive_route(graph: Graph, spawn, tmp_path: Pat
                             and trail and n.count_publishers("plan") > 0, 60.0), \
         "the three nodes did not come up"
     graph.spin_for(0.5)
-    last = [0.0]
-
-    def planned_and_taken() -> bool:  # (re)send the goal until both planners have it
-        if plans and diag.get("goal") and np.allclose(diag["goal"], goal):
-            return True
-        if time.monotonic() - last[0] > 2.0:
-            goal_pub.publish(msgs.pose_stamped(*goal, 0.0, 0.0, "odom"))
-            last[0] = time.monotonic()
-        return False
-
-    assert graph.spin_until(planned_and_taken, 20.0), f"no plan taken: {diag}"
+    # (re)send the goal until both planners have it
+    assert resend_goal_until(graph, goal_pub, goal, lambda: bool(
+        plans and diag.get("goal") and np.allclose(diag["goal"], goal)), 20.0), \
+        f"no plan taken: {diag}"
     leg = len(trail) - 1  # the drive starts here
     reached = graph.spin_until(lambda: diag.get("goal_reached")
                                and status.get("distance_to_goal", 9) < 0.3, 60.0)
@@ -467,17 +477,9 @@ def test_up_deceptive_runs_the_planner_in_one_process(graph: Graph, spawn, tmp_p
     assert graph.spin_until(lambda: goal_pub.get_subscription_count() >= 2 and diag, 60.0), \
         f"nav-policy up did not come up: {up.stderr()[-2000:]}"
     goal = (1.2, 0.0)
-    last = [0.0]
-
-    def planned() -> bool:
-        if plans and dpp.get("state") == "planned":
-            return True
-        if time.monotonic() - last[0] > 2.0:
-            goal_pub.publish(msgs.pose_stamped(*goal, 0.0, 0.0, "odom"))
-            last[0] = time.monotonic()
-        return False
-
-    assert graph.spin_until(planned, 30.0), f"no deceptive plan: {dpp}"
+    assert resend_goal_until(graph, goal_pub, goal,
+                             lambda: bool(plans and dpp.get("state") == "planned"), 30.0), \
+        f"no deceptive plan: {dpp}"
     pts = plan_points(plans[-1])
     assert np.allclose(pts[-1], goal, atol=0.3), pts[-1]
     assert graph.spin_until(lambda: diag.get("goal_reached")

@@ -54,8 +54,12 @@ class PolicyPlanner:
                     from exc
         self.feeds: dict[str, np.ndarray] = {}
         # iterations the graph holds (files exported before the key existed held 8)
-        self.iterations = int(runtime.meta.extra.get("ebm.iterations", "8")) \
-            if self.name == "ebm" else 0
+        self.iterations = 0
+        if self.name == "ebm":
+            text = runtime.meta.extra.get("ebm.iterations", "8")
+            if not text.isdigit():
+                raise ModelError(f"{runtime.path}: ebm.iterations {text!r} is not a count")
+            self.iterations = int(text)
         for name, value in (("steps", steps), ("max_steps", max_steps)):
             if value is None:
                 continue

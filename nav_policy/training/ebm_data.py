@@ -115,15 +115,22 @@ def _expert(cfg: TrainEbmConfig, base: Any, world_seed: int) -> Any:
 _RL_EXPERTS: dict[str, Any] = {}
 
 
-def _rl_runtime(model: str, obs_spec: Any) -> Any:
-    from nav_policy.export.runtime import PolicyRuntime
+def _rl_model_file(model: str) -> Path:
+    """The expert file; `models/NAME` falls back to the installed share/ copy."""
     from nav_policy.paths import model_path
 
+    path = Path(model)
+    if not path.is_file() and not path.is_absolute() and path.parts[:1] == ("models",):
+        path = model_path(str(Path(*path.parts[1:])))
+    return path
+
+
+def _rl_runtime(model: str, obs_spec: Any) -> Any:
+    from nav_policy.export.runtime import PolicyRuntime
+
     if model not in _RL_EXPERTS:  # one session per process
-        path = Path(model)
-        if not path.is_file() and not path.is_absolute() and path.parts[:1] == ("models",):
-            path = model_path(str(Path(*path.parts[1:])))  # the installed share/ copy
-        _RL_EXPERTS[model] = PolicyRuntime(path, expect_kind="rl", obs_spec=obs_spec)
+        _RL_EXPERTS[model] = PolicyRuntime(_rl_model_file(model), expect_kind="rl",
+                                           obs_spec=obs_spec)
     return _RL_EXPERTS[model]
 
 
@@ -195,8 +202,8 @@ def collect(cfg: TrainEbmConfig, out: Path, progress: bool = True, round_: int =
     if cfg.data.expert == "rl":  # which rl file labelled the data
         import hashlib
 
-        rt = _RL_EXPERTS.get(cfg.data.expert_model) or _rl_runtime(cfg.data.expert_model, None)
-        report["expert_model_sha256"] = hashlib.sha256(Path(rt.path).read_bytes()).hexdigest()
+        report["expert_model_sha256"] = hashlib.sha256(
+            _rl_model_file(cfg.data.expert_model).read_bytes()).hexdigest()
     out.with_suffix(".json").write_text(json.dumps(report, indent=2) + "\n")  # sidecar
     return report
 
