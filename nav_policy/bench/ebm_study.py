@@ -56,11 +56,11 @@ def steps_curve(model: Path, episodes: int, seed: int, progress: bool) -> dict[s
     bar = _bar(len(ks) * len(TIERS) * episodes, "steps curve", progress)
     for k in ks:
         row: dict[str, Any] = {}
+        planner = PolicyPlanner.from_file(model, expect_kind="ebm", energy_gate=False,
+                                          steps=k, max_steps=k)  # run_episode resets it
         for tier in TIERS:
             eps = []
             for i in range(episodes):
-                planner = PolicyPlanner.from_file(model, expect_kind="ebm", energy_gate=False,
-                                                  steps=k, max_steps=k)
                 eps.append(run_episode(env, planner, tier, seed + i, with_path=False))
                 bar.update(1)
             s = summarise(eps)
@@ -78,10 +78,10 @@ def gate_study(model: Path, episodes: int, seed: int, progress: bool) -> dict[st
     bar = _bar(2 * 2 * episodes, "energy gate", progress)
     for gate in (True, False):
         row = {}
+        planner = PolicyPlanner.from_file(model, expect_kind="ebm", energy_gate=gate)
         for tier in ("hard", "dynamic"):
             eps = []
             for i in range(episodes):
-                planner = PolicyPlanner.from_file(model, expect_kind="ebm", energy_gate=gate)
                 eps.append(run_episode(env, planner, tier, seed + i, with_path=False))
                 bar.update(1)
             s = summarise(eps)
