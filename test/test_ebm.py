@@ -230,10 +230,10 @@ def test_rl_expert_labels_are_the_shipped_policy_on_the_env_observation(tmp_path
         collect(load_ebm_config(cfg), tmp_path / "e.npz", progress=False)
 
 
-def _with_energy_high(src: Path, dst: Path, value: str) -> Path:
+def _with_meta(src: Path, dst: Path, value: str, key: str = "ebm.energy_high") -> Path:
     model = onnx.load(str(src))
     for p in model.metadata_props:
-        if p.key == "ebm.energy_high":
+        if p.key == key:
             p.value = value
     onnx.save(model, str(dst))
     return dst
@@ -246,7 +246,7 @@ def test_energy_gate_caps_speed_only_when_on(smoke_run: tuple[Path, Path, dict],
     import nav_policy  # noqa: F401
 
     _, out, _ = smoke_run
-    always_high = _with_energy_high(out, tmp_path / "high.onnx", "-1e30")
+    always_high = _with_meta(out, tmp_path / "high.onnx", "-1e30")
     env = gym.make("nav_policy/LocalNav-v0")
     env.reset(seed=0, options={"tier": "easy", "world_seed": 0})
     frame = env.unwrapped.sensors()
@@ -282,16 +282,12 @@ def test_bad_inputs_are_clear_errors(tmp_path: Path, smoke_run: tuple[Path, Path
     with pytest.raises(ModelError, match="energy_speed_factor"):
         PolicyPlanner.from_file(smoke_run[1], expect_kind="ebm", energy_speed_factor=2.0)
     # an rl model is refused where an ebm is expected, naming the file
-    broken = _with_energy_high(smoke_run[1], tmp_path / "nan.onnx", "garbage")
+    broken = _with_meta(smoke_run[1], tmp_path / "nan.onnx", "garbage")
     with pytest.raises(ModelError, match="ebm.energy_high"):
         PolicyPlanner.from_file(broken, expect_kind="ebm")
-    model = onnx.load(str(smoke_run[1]))
-    for p in model.metadata_props:
-        if p.key == "ebm.iterations":
-            p.value = "eight"
-    onnx.save(model, str(tmp_path / "iters.onnx"))
+    iters = _with_meta(smoke_run[1], tmp_path / "iters.onnx", "eight", key="ebm.iterations")
     with pytest.raises(ModelError, match="ebm.iterations"):
-        PolicyPlanner.from_file(tmp_path / "iters.onnx", expect_kind="ebm")
+        PolicyPlanner.from_file(iters, expect_kind="ebm")
 
 
 def test_rl_behaviour_cloning_init_uses_the_demonstrations(smoke_run: tuple[Path, Path, dict],
