@@ -61,6 +61,14 @@ class TrainConfig(_Strict):
         default=0.0, ge=0.0, description="weight of mean E(o, a*)^2 at the expert chunk: pins the "
         "energy level of demonstrated states to 0 (the unrolled loss alone only shapes the "
         "gradient, leaving E free up to any function of o)")
+    density_weight: float = Field(
+        default=0.0, ge=0.0, description="weight of the observation density term: logistic "
+        "loss with the energy at the inferred action as the logit, low on the data's "
+        "observations and high on generic corruptions of them (nav_policy.training.ebm_train."
+        "corrupt_observations), so the energy's level says 'off the data' (0 = off)")
+    density_sigma_max: float = Field(
+        default=1.0, gt=0.0, le=10.0, description="largest Gaussian corruption, in units of "
+        "the dataset's per-feature std (drawn log-uniform in [0.05, this])")
     counter_examples: int = Field(default=32, ge=1)
     val_fraction: float = Field(default=0.05, gt=0.0, lt=0.5)
 

@@ -54,6 +54,64 @@ def infonce(model: Any, feat: Any, target: Any, n_neg: int, gen: Any) -> Any:
     return torch.nn.functional.cross_entropy(-e, torch.zeros(b, dtype=torch.long))
 
 
+def env_obs_spec(cfg: TrainEbmConfig) -> Any:
+    """The observation codec spec of the env this config trains in."""
+    import gymnasium as gym
+
+    import nav_policy  # noqa: F401 - registers the env ids
+
+    env = gym.make("nav_policy/LocalNav-v0", **{k: v for k, v in cfg.env.items()
+                                                if k != "randomize"})
+    try:
+        return env.unwrapped.obs_spec
+    finally:
+        env.close()
+
+
+def corrupt_observations(obs: Any, low: Any, high: Any, std: Any, sigma_max: float,
+                         gen: Any) -> Any:
+    """Generic off-distribution negatives for the density term, one per observation, clipped
+    to the codec's bounds (so they are observations the node could be given):
+    - first half: additive Gaussian noise on a random subset of features (each sample keeps a
+      fraction drawn in U[0, 1]), sigma log-uniform in [0.05, sigma_max] dataset stds;
+    - second half: a random subset of features (fraction U[0, 1]) each taken from another
+      random sample of the batch (the joint structure broken, the marginals kept).
+    Nothing here is drawn from the evaluation's corruptions (metric lidar noise with dropout,
+    the unseen world, uniform random observations)."""
+    import torch
+
+    b, d = obs.shape
+    keep = torch.rand(b, 1, generator=gen)
+    mask = torch.rand(b, d, generator=gen) < keep
+    log_s = torch.empty(b, 1).uniform_(math.log(0.05), math.log(sigma_max), generator=gen)
+    gauss = obs + mask * log_s.exp() * std * torch.randn(b, d, generator=gen)
+    other = obs.gather(0, torch.randint(0, b, (b, d), generator=gen))
+    shuffled = torch.where(torch.rand(b, d, generator=gen) < keep, other, obs)
+    first = (torch.arange(b) < b // 2).unsqueeze(-1)
+    return torch.clamp(torch.where(first, gauss, shuffled), low, high)
+
+
+def density_loss(model: Any, obs: Any, feat: Any, a_hat: Any, alpha: Any, k: int, low: Any,
+                 high: Any, sigma_max: float, gen: Any) -> Any:
+    """Logistic loss with the energy at the inferred action as the logit: softplus(E) on the
+    data (energy pushed below 0), softplus(-E) on corrupted observations at the action the
+    same inference reaches from them (pushed above 0). The published energy is thereby a
+    learned log-odds of 'not from the data'; its gradient in the action is left to the
+    unrolled loss (the actions here are constants)."""
+    import torch
+
+    from nav_policy.policies.ebm import unroll
+
+    bad = corrupt_observations(obs, low, high, model.obs_std, sigma_max, gen)
+    feat_bad = model.obs_features(bad)
+    with torch.no_grad():
+        a_bad = unroll(model, feat_bad.detach(), alpha.detach(), k)[-1]
+    e_in = model.energy(feat, a_hat.detach())
+    e_out = model.energy(feat_bad, a_bad)
+    sp = torch.nn.functional.softplus
+    return 0.5 * (sp(e_in).mean() + sp(-e_out).mean())
+
+
 def evaluate_closed_loop(policy: Any, cfg: TrainEbmConfig, tiers: list[str] | None = None,
                          episodes: int | None = None, seed: int | None = None
                          ) -> dict[str, dict[str, float]]:
@@ -173,6 +231,8 @@ def train_ebm(config: str | Path | None = None, resume: str | Path | None = None
     if len(datasets) > 1:
         obs_t, tgt_t, obs_v, tgt_v = tensors()
     bs = cfg.train.batch_size
+    low_np, high_np = env_obs_spec(cfg).bounds()
+    low_t, high_t = torch.as_tensor(low_np), torch.as_tensor(high_np)
     total_updates = max(updates, 1) + sum(
         math.ceil(len(obs_t) / bs) for _ in range(start_epoch, total_epochs))
     eval_csv = run / "eval.csv"
@@ -185,7 +245,7 @@ def train_ebm(config: str | Path | None = None, resume: str | Path | None = None
         n = len(obs_t)
         model.train()
         perm = torch.randperm(n, generator=gen)
-        sums = {"loss": 0.0, "mse": 0.0, "nce": 0.0}
+        sums = {"loss": 0.0, "mse": 0.0, "nce": 0.0, "density": 0.0}
         for b0 in range(0, n, bs):
             idx = perm[b0:b0 + bs]
             k = int(rng.integers(cfg.train.k_min, cfg.train.k_max + 1))
@@ -198,6 +258,11 @@ def train_ebm(config: str | Path | None = None, resume: str | Path | None = None
             if cfg.train.energy_anchor_weight > 0:
                 anchor = (model.energy(feat, tgt_t[idx]) ** 2).mean()
                 loss = loss + cfg.train.energy_anchor_weight * anchor
+            if cfg.train.density_weight > 0:
+                den = density_loss(model, obs_t[idx], feat, steps[-1], log_alpha.exp(), k,
+                                   low_t, high_t, cfg.train.density_sigma_max, gen)
+                loss = loss + cfg.train.density_weight * den
+                sums["density"] += den.item() * len(idx)
             if cfg.train.infonce_weight > 0:
                 nce = infonce(model, feat, tgt_t[idx], cfg.train.counter_examples, gen)
                 loss = loss + cfg.train.infonce_weight * nce
