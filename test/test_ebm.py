@@ -25,8 +25,8 @@ env: {motion_mode: kinematic, control_hz: 10.0, sectors: 60, goal_tolerance: 0.2
 data: {episodes: 2, workers: 1, tiers: {easy: 1.0}, noise_std_max: 0.2, perturb_prob: 0.05,
        dagger_rounds: 1, dagger_episodes: 1, dagger_epochs: 1}
 model: {horizon: 4, hidden: [32, 32]}
-train: {epochs: 2, batch_size: 64, counter_examples: 8, energy_anchor_weight: 0.1, density_weight: 0.1,
-       lr_schedule: cosine}
+train: {epochs: 2, batch_size: 64, counter_examples: 8, energy_anchor_weight: 0.1,
+       density_weight: 0.1, risk_steps: 10, lr_schedule: cosine}
 eval: {every_epochs: 1, episodes_per_tier: 1, tiers: [easy]}
 """
 
@@ -143,6 +143,28 @@ def test_density_term_makes_the_energy_level_separate_data_from_corruptions(
         loss.backward()
         opt.step()
     assert 0.3 < before < 0.7 and auroc() > 0.75, (before, auroc())
+
+
+def test_collected_episode_counts_down_to_its_collision() -> None:
+    """A driver that only goes straight ahead ends its episode in a wall: every state records
+    the steps left to that collision; an episode that ends at the goal records -1."""
+    from nav_policy.training.ebm_config import TrainEbmConfig
+    from nav_policy.training.ebm_data import run_expert_episode
+
+    class Straight:  # a LocalPlanner: full speed ahead, whatever the sensors say
+        def reset(self) -> None:
+            pass
+
+        def compute(self, frame: object) -> tuple[float, float]:
+            return 0.5, 0.0
+
+    cfg = TrainEbmConfig(env={"sectors": 60}, data={"expert": "dwa"})
+    crashed = run_expert_episode(cfg, 0, "medium", 11, driver=Straight())
+    n = len(crashed["obs"])
+    assert crashed["to_collision"].tolist() == list(range(n - 1, -1, -1))
+    clean = run_expert_episode(cfg.model_copy(update={"data": cfg.data.model_copy(
+        update={"noise_std_max": 0.0, "perturb_prob": 0.0})}), 1, "easy", 12)
+    assert np.all(clean["to_collision"] == -1)
 
 
 @pytest.fixture(scope="module")

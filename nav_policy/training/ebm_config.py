@@ -69,6 +69,11 @@ class TrainConfig(_Strict):
     density_sigma_max: float = Field(
         default=1.0, gt=0.0, le=10.0, description="largest Gaussian corruption, in units of "
         "the dataset's per-feature std (drawn log-uniform in [0.05, this])")
+    risk_steps: int = Field(
+        default=0, ge=0, le=100, description="with density_weight > 0: states within this many "
+        "control steps before a collision in the data (the expert's perturbed episodes, the "
+        "student's own DAgger episodes) join the corruptions as negatives, so the energy also "
+        "rises ahead of crashes (0 = off)")
     counter_examples: int = Field(default=32, ge=1)
     val_fraction: float = Field(default=0.05, gt=0.0, lt=0.5)
 

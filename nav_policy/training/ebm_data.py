@@ -8,7 +8,9 @@ the env, i.e. the shared codec: the dataset is what local_planner_node feeds the
 
     arrays: obs (N, obs_dim) float32, act (N, 2) float32 normalised expert labels,
             executed (N, 2) the action actually applied, episode (N,) int32, tier (N,) int8
-            (index into TIER_NAMES), perturbed (N,) bool
+            (index into TIER_NAMES), perturbed (N,) bool, to_collision (N,) int32: control
+            steps from the state to the collision that ended its episode (-1 where the episode
+            did not end in one; files written before this field load with -1 throughout)
 """
 
 from __future__ import annotations
@@ -86,16 +88,19 @@ def run_expert_episode(cfg: TrainEbmConfig, index: int, tier: str, world_seed: i
         rows["act"].append(label)
         rows["executed"].append(executed)
         rows["perturbed"].append(burst > 0 or std > 0)
-        obs, _, term, trunc, _ = env.step(executed.astype(np.float32))
+        obs, _, term, trunc, info = env.step(executed.astype(np.float32))
         done = term or trunc
     if own:
         env.close()
     n = len(rows["obs"])
+    crashed = bool(info["collision"])
     return {"obs": np.asarray(rows["obs"], np.float32), "act": np.asarray(rows["act"], np.float32),
             "executed": np.asarray(rows["executed"], np.float32),
             "perturbed": np.asarray(rows["perturbed"], bool),
             "episode": np.full(n, index, np.int32),
-            "tier": np.full(n, TIER_NAMES.index(tier), np.int8)}
+            "tier": np.full(n, TIER_NAMES.index(tier), np.int8),
+            "to_collision": (np.arange(n - 1, -1, -1) if crashed else np.full(n, -1)
+                             ).astype(np.int32)}
 
 
 def _expert(cfg: TrainEbmConfig, base: Any, world_seed: int) -> Any:
@@ -191,7 +196,7 @@ def collect(cfg: TrainEbmConfig, out: Path, progress: bool = True, round_: int =
         env.close()
     bar.close()
     merged = {k: np.concatenate([parts[i][k] for i in sorted(parts)])
-              for k in ("obs", "act", "executed", "perturbed", "episode", "tier")}
+              for k in ("obs", "act", "executed", "perturbed", "episode", "tier", "to_collision")}
     out.parent.mkdir(parents=True, exist_ok=True)
     np.savez_compressed(out, **merged, tier_names=np.array(TIER_NAMES),
                         expert=np.array(cfg.data.expert))
@@ -220,6 +225,7 @@ def load_dataset(path: str | Path) -> dict[str, np.ndarray]:
     missing = {"obs", "act", "episode"} - set(out)
     if missing:
         raise ConfigError(f"dataset {path} lacks {', '.join(sorted(missing))}")
+    out.setdefault("to_collision", np.full(len(out["act"]), -1, np.int32))
     return out
 
 

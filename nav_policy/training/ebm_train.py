@@ -92,12 +92,13 @@ def corrupt_observations(obs: Any, low: Any, high: Any, std: Any, sigma_max: flo
 
 
 def density_loss(model: Any, obs: Any, feat: Any, a_hat: Any, alpha: Any, k: int, low: Any,
-                 high: Any, sigma_max: float, gen: Any) -> Any:
+                 high: Any, sigma_max: float, gen: Any, risky: Any = None) -> Any:
     """Logistic loss with the energy at the inferred action as the logit: softplus(E) on the
     data (energy pushed below 0), softplus(-E) on corrupted observations at the action the
     same inference reaches from them (pushed above 0). The published energy is thereby a
     learned log-odds of 'not from the data'; its gradient in the action is left to the
-    unrolled loss (the actions here are constants)."""
+    unrolled loss (the actions here are constants). `risky` (bool per sample, optional): data
+    states shortly before a collision, moved from the positives to the negatives."""
     import torch
 
     from nav_policy.policies.ebm import unroll
@@ -106,8 +107,11 @@ def density_loss(model: Any, obs: Any, feat: Any, a_hat: Any, alpha: Any, k: int
     feat_bad = model.obs_features(bad)
     with torch.no_grad():
         a_bad = unroll(model, feat_bad.detach(), alpha.detach(), k)[-1]
-    e_in = model.energy(feat, a_hat.detach())
+    e_data = model.energy(feat, a_hat.detach())
     e_out = model.energy(feat_bad, a_bad)
+    e_in = e_data
+    if risky is not None and risky.any():
+        e_in, e_out = e_data[~risky], torch.cat([e_out, e_data[risky]])
     sp = torch.nn.functional.softplus
     return 0.5 * (sp(e_in).mean() + sp(-e_out).mean())
 
@@ -185,12 +189,18 @@ def train_ebm(config: str | Path | None = None, resume: str | Path | None = None
     h = cfg.model.horizon
     datasets = [data]
 
+    risky_t: Any = None
+
     def tensors() -> tuple[Any, Any, Any, Any]:
+        nonlocal risky_t
         obs = np.concatenate([d["obs"] for d in datasets])
         episode = np.concatenate([d["episode"] for d in datasets])
         chunks = np.concatenate([action_chunks(d["act"], d["episode"], h) for d in datasets])
         chunks = chunks.reshape(len(obs), 2 * h)
+        to_col = np.concatenate([d["to_collision"] for d in datasets])
+        risky = (to_col >= 0) & (to_col < cfg.train.risk_steps)
         val = split_episodes(episode, cfg.train.val_fraction, cfg.seed)
+        risky_t = torch.as_tensor(risky[~val])
         return (torch.as_tensor(obs[~val]), torch.as_tensor(chunks[~val]),
                 torch.as_tensor(obs[val]), torch.as_tensor(chunks[val]))
 
@@ -260,7 +270,8 @@ def train_ebm(config: str | Path | None = None, resume: str | Path | None = None
                 loss = loss + cfg.train.energy_anchor_weight * anchor
             if cfg.train.density_weight > 0:
                 den = density_loss(model, obs_t[idx], feat, steps[-1], log_alpha.exp(), k,
-                                   low_t, high_t, cfg.train.density_sigma_max, gen)
+                                   low_t, high_t, cfg.train.density_sigma_max, gen,
+                                   risky_t[idx] if cfg.train.risk_steps > 0 else None)
                 loss = loss + cfg.train.density_weight * den
                 sums["density"] += den.item() * len(idx)
             if cfg.train.infonce_weight > 0:
