@@ -111,7 +111,11 @@ def test_density_term_makes_the_energy_level_separate_data_from_corruptions(
     by design a share of the corruptions is nearly the identity (sigma 0.05 on a few features,
     a few features swapped with a similar sample)."""
     from nav_policy.training.ebm_config import TrainEbmConfig
-    from nav_policy.training.ebm_train import corrupt_observations, density_loss, env_obs_spec
+    from nav_policy.training.ebm_train import (
+        corrupt_observations,
+        density_loss,
+        env_obs_spec,
+    )
 
     run, _, _ = smoke_run
     obs = torch.as_tensor(load_dataset(run / "dataset.npz")["obs"])
@@ -402,6 +406,18 @@ def test_ebm_study_runs_every_part_on_an_exported_file(smoke_run: tuple[Path, Pa
     assert 0.0 <= u["auroc"]["random"] <= 1.0
     assert set(r["recovery"]) >= {"ebm", "mppi"}
     assert png.stat().st_size > 10_000
+    assert "unseen_tiers" not in u and set(u["by_tier"]) == {"easy", "medium", "hard", "dynamic"}
+    # a model trained on some tiers only: the others are scored as unseen
+    assert main(["--model", str(smoke_run[1]), "--episodes", "1", "--no-progress", "--parts",
+                 "uncertainty", "--seen-tiers", "easy,medium", "--json", str(out)]) == 0
+    u = json.loads(out.read_text())["uncertainty"]
+    assert u["seen_tiers"] == ["easy", "medium"] and u["unseen_tiers"]["n"] > 0
+    assert u["training_like"]["n"] + u["unseen_tiers"]["n"] == sum(
+        t["n"] for t in u["by_tier"].values())
+    assert 0.0 <= u["auroc"]["unseen_tiers"] <= 1.0
+    with pytest.raises(SystemExit) as exc:
+        main(["--model", str(smoke_run[1]), "--seen-tiers", "easy,lava"])
+    assert exc.value.code == 2
 
 
 def test_every_shipped_training_config_validates() -> None:

@@ -6,10 +6,11 @@
 1. steps:       success / collision / compute per tier vs inference steps (1, 2, 4, 8): do 2 suffice?
 2. gate:        hard and dynamic tiers, the energy-gated speed cap on vs off (same model, same
                 episodes): collisions and success;
-3. uncertainty: the model's energy on training-like observations (held-out episodes of the four
-                tiers, no noise) vs the same states with heavy lidar noise and dropout, vs a world
-                never trained on (sim/worlds/home.yaml), vs random observations; AUROC of energy
-                as an out-of-distribution score;
+3. uncertainty: the model's energy on training-like observations (held-out episodes of the
+                tiers it was trained on, `--seen-tiers`, no noise) vs the same states with heavy
+                lidar noise and dropout, vs a world never trained on (sim/worlds/home.yaml), vs
+                random observations, vs the tiers left out of training (if any); AUROC of
+                energy as an out-of-distribution score;
 4. recovery:    from near-collision states (the robot first driven straight at its nearest
                 obstacle until it is within `--near` m of it, then braked to a standstill), the
                 fraction of episodes each planner (ebm, rl, and mppi as the reference) still
@@ -142,22 +143,29 @@ def auroc(inside: np.ndarray, outside: np.ndarray) -> float:
 
 
 def uncertainty_study(model: Path, episodes: int, seed: int, progress: bool,
-                      home_world: Path) -> dict[str, Any]:
+                      home_world: Path, seen_tiers: tuple[str, ...] = TIERS) -> dict[str, Any]:
+    """Energies of training-like states (held-out worlds of the tiers the model was trained on,
+    `seen_tiers`) vs sensor noise, an unseen world, random observations, and, where
+    `seen_tiers` leaves tiers out, the states of those unseen tiers."""
     from nav_policy.planners import make_planner
 
     env = gym.make(LOCAL_NAV_ID)
     planner = PolicyPlanner.from_file(model, expect_kind="ebm", energy_gate=False)
     rng = np.random.default_rng(seed)
-    inside: list[Any] = []
+    by_tier: dict[str, list[Any]] = {}
     bar = _bar(len(TIERS) * episodes, "uncertainty", progress)
-    for tier in TIERS:  # states the expert visits on held-out worlds: training-like
+    for tier in TIERS:  # states the expert visits on held-out worlds
+        by_tier[tier] = []
         for i in range(episodes):
             expert = make_planner("mppi", robot=cast(LocalNavEnv, env.unwrapped).robot,
                                   seed=seed + i)
-            inside += _frames_along(env, expert, tier, seed + i)
+            by_tier[tier] += _frames_along(env, expert, tier, seed + i)
             bar.update(1)
     bar.close()
+    inside = [f for t in seen_tiers for f in by_tier[t]]  # training-like
+    unseen = [f for t in TIERS if t not in seen_tiers for f in by_tier[t]]
     e_in = _energies(planner, inside)
+    e_tier = {t: _energies(planner, by_tier[t]) for t in TIERS}
     e_noisy = _energies(planner, [(_noisy(f, rng), prev) for f, prev in inside])
     home: list[Any] = []
     spec = planner.spec
@@ -184,13 +192,19 @@ def uncertainty_study(model: Path, episodes: int, seed: int, progress: bool,
                 "p90": float(np.percentile(e, 90)),
                 "above_energy_high": float(np.mean(e > planner.energy_high))}
 
-    return {"energy_high": planner.energy_high,
-            "training_like": stats(e_in), "lidar_noise_0.15_dropout_0.25": stats(e_noisy),
-            "unseen_home_world": stats(e_home) if len(e_home) else None,
-            "random_observations": stats(e_rand),
-            "auroc": {"noise": auroc(e_in, e_noisy),
-                      "home": auroc(e_in, e_home) if len(e_home) else None,
-                      "random": auroc(e_in, e_rand)}}
+    out = {"energy_high": planner.energy_high, "seen_tiers": list(seen_tiers),
+           "training_like": stats(e_in), "lidar_noise_0.15_dropout_0.25": stats(e_noisy),
+           "unseen_home_world": stats(e_home) if len(e_home) else None,
+           "random_observations": stats(e_rand),
+           "by_tier": {t: stats(e) for t, e in e_tier.items()},
+           "auroc": {"noise": auroc(e_in, e_noisy),
+                     "home": auroc(e_in, e_home) if len(e_home) else None,
+                     "random": auroc(e_in, e_rand)}}
+    if unseen:
+        e_unseen = _energies(planner, unseen)
+        out["unseen_tiers"] = stats(e_unseen)
+        out["auroc"]["unseen_tiers"] = auroc(e_in, e_unseen)
+    return out
 
 
 def _frames_along_world(env: gym.Env, expert: Any, world: Any, seed: int) -> list[Any]:
@@ -336,6 +350,9 @@ def main(argv: list[str] | None = None) -> int:
                     "--model); the curve covers K in 1, 2, 4, 8 up to the iterations it holds, "
                     "so pass an export with --max-steps 8 for the full curve")
     ap.add_argument("--parts", default="steps,gate,uncertainty,recovery")
+    ap.add_argument("--seen-tiers", default=",".join(TIERS),
+                    help="tiers the model was trained on (uncertainty: the others are scored "
+                    "as unseen)")
     ap.add_argument("--json", type=Path)
     ap.add_argument("--plot", type=Path)
     ap.add_argument("--no-progress", action="store_true")
@@ -351,9 +368,13 @@ def main(argv: list[str] | None = None) -> int:
                                       prog)
     if "gate" in parts:
         result["gate"] = gate_study(args.model, args.episodes, args.seed, prog)
+    seen = tuple(t for t in args.seen_tiers.split(",") if t)
+    if not seen or set(seen) - set(TIERS):
+        ap.error(f"--seen-tiers: a comma-separated subset of {', '.join(TIERS)}")
     if "uncertainty" in parts:
         result["uncertainty"] = uncertainty_study(args.model, max(args.episodes // 4, 1),
-                                                  args.seed, prog, sim_path("worlds/home.yaml"))
+                                                  args.seed, prog, sim_path("worlds/home.yaml"),
+                                                  seen)
     if "recovery" in parts:
         rl = args.rl_model if args.rl_model.is_file() else None
         result["recovery"] = recovery_study(args.model, rl, args.episodes, args.seed, args.near,
