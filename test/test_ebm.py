@@ -395,12 +395,15 @@ def test_ebm_study_runs_every_part_on_an_exported_file(smoke_run: tuple[Path, Pa
     assert auroc(np.zeros(4), np.zeros(4)) == 0.5
     out, png = tmp_path / "study.json", tmp_path / "study.png"
     assert main(["--model", str(smoke_run[1]), "--episodes", "1", "--no-progress",
-                 "--json", str(out), "--plot", str(png)]) == 0
+                 "--gate-factors", "0.5,0", "--json", str(out), "--plot", str(png)]) == 0
     r = json.loads(out.read_text())
     assert set(r["steps"]) == {"1", "2", "4", "8"}
     for row in r["steps"].values():
         assert all(0.0 <= row[t]["success_rate"] <= 1.0 for t in row)
-    assert set(r["gate"]) == {"gated", "ungated"}
+    assert set(r["gate"]) == {"speed_factor_0.5", "speed_factor_0", "ungated"}
+    pre = r["precollision"]
+    assert pre["episodes"] == 2 and pre["n_before"] <= 10 * pre["collisions"]
+    assert (pre["n_before"] > 0) == (pre["collisions"] > 0) and pre["n_other"] > 0
     u = r["uncertainty"]
     assert u["training_like"]["n"] > 0 and u["random_observations"]["n"] > 0
     assert 0.0 <= u["auroc"]["random"] <= 1.0
@@ -417,6 +420,9 @@ def test_ebm_study_runs_every_part_on_an_exported_file(smoke_run: tuple[Path, Pa
     assert 0.0 <= u["auroc"]["unseen_tiers"] <= 1.0
     with pytest.raises(SystemExit) as exc:
         main(["--model", str(smoke_run[1]), "--seen-tiers", "easy,lava"])
+    assert exc.value.code == 2
+    with pytest.raises(SystemExit) as exc:
+        main(["--model", str(smoke_run[1]), "--gate-factors", "1.5"])
     assert exc.value.code == 2
 
 

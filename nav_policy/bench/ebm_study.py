@@ -4,8 +4,10 @@
         --json docs/data/ebm_study.json --plot docs/ebm_study.png
 
 1. steps:       success / collision / compute per tier vs inference steps (1, 2, 4, 8): do 2 suffice?
-2. gate:        hard and dynamic tiers, the energy-gated speed cap on vs off (same model, same
-                episodes): collisions and success;
+2. gate:        hard and dynamic tiers, the energy-gated speed cap on (at each of
+                `--gate-factors`) vs off (same model, same episodes): collisions and success;
+   precollision: does the energy rise in the last second before the model's own collisions
+                (AUROC vs its other states on those tiers)? What a gate needs;
 3. uncertainty: the model's energy on training-like observations (held-out episodes of the
                 tiers it was trained on, `--seen-tiers`, no noise) vs the same states with heavy
                 lidar noise and dropout, vs a world never trained on (sim/worlds/home.yaml), vs
@@ -73,13 +75,18 @@ def steps_curve(model: Path, episodes: int, seed: int, progress: bool) -> dict[s
     return out
 
 
-def gate_study(model: Path, episodes: int, seed: int, progress: bool) -> dict[str, Any]:
+def gate_study(model: Path, episodes: int, seed: int, progress: bool,
+               factors: tuple[float, ...] = (0.5,)) -> dict[str, Any]:
+    """Hard and dynamic episodes with the gate off, then on at each speed factor (v capped to
+    factor x v_max where the energy is above energy_high; 0: only turning in place)."""
     env = gym.make(LOCAL_NAV_ID)
     out: dict[str, Any] = {}
-    bar = _bar(2 * 2 * episodes, "energy gate", progress)
-    for gate in (True, False):
+    settings: list[float | None] = [None, *factors]
+    bar = _bar(len(settings) * 2 * episodes, "energy gate", progress)
+    for factor in settings:
         row = {}
-        planner = PolicyPlanner.from_file(model, expect_kind="ebm", energy_gate=gate)
+        planner = PolicyPlanner.from_file(model, expect_kind="ebm", energy_gate=factor is not None,
+                                          energy_speed_factor=factor or 0.0)
         for tier in ("hard", "dynamic"):
             eps = []
             for i in range(episodes):
@@ -88,10 +95,50 @@ def gate_study(model: Path, episodes: int, seed: int, progress: bool) -> dict[st
             s = summarise(eps)
             row[tier] = {key: s[key] for key in ("success_rate", "collision_rate",
                                                  "timeout_rate", "success_steps_mean")}
-        out["gated" if gate else "ungated"] = row
+        out["ungated" if factor is None else f"speed_factor_{factor:g}"] = row
     bar.close()
     env.close()
     return out
+
+
+def precollision_study(model: Path, episodes: int, seed: int, progress: bool,
+                       horizon: int = 10) -> dict[str, Any]:
+    """Does the energy rise ahead of the model's own collisions? The model drives (gate off)
+    the hard and dynamic episodes; per step its energy is recorded; AUROC of the states within
+    `horizon` control steps of a collision against every other state of those episodes, and the
+    share of each above energy_high (what the gate acts on)."""
+    env = gym.make(LOCAL_NAV_ID)
+    base = cast(LocalNavEnv, env.unwrapped)
+    planner = PolicyPlanner.from_file(model, expect_kind="ebm", energy_gate=False)
+    before: list[float] = []
+    other: list[float] = []
+    crashes = 0
+    bar = _bar(2 * episodes, "energy before collisions", progress)
+    for tier in ("hard", "dynamic"):
+        for i in range(episodes):
+            env.reset(seed=seed + i, options={"tier": tier, "world_seed": seed + i})
+            planner.reset()
+            energies, done, info = [], False, {}
+            while not done:
+                act = encode_action(*planner.compute(base.sensors()), base.action_spec)
+                energies.append(float(planner.last_info.get("energy", math.nan)))
+                _, _, term, trunc, info = env.step(act)
+                done = term or trunc
+            cut = len(energies) - horizon if info.get("collision") else len(energies)
+            crashes += bool(info.get("collision"))
+            other += energies[:max(cut, 0)]
+            before += energies[max(cut, 0):] if info.get("collision") else []
+            bar.update(1)
+    bar.close()
+    env.close()
+    e_b, e_o = np.asarray(before), np.asarray(other)
+    return {"horizon_steps": horizon, "episodes": 2 * episodes, "collisions": crashes,
+            "n_before": len(e_b), "n_other": len(e_o),
+            "above_energy_high_before": float(np.mean(e_b > planner.energy_high))
+            if len(e_b) else None,
+            "above_energy_high_other": float(np.mean(e_o > planner.energy_high))
+            if len(e_o) else None,
+            "auroc": auroc(e_o, e_b) if len(e_b) and len(e_o) else None}
 
 
 def _energies(planner: PolicyPlanner, frames: list[Any]) -> np.ndarray:
@@ -349,7 +396,10 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--steps-model", type=Path, help="file for the steps curve (default "
                     "--model); the curve covers K in 1, 2, 4, 8 up to the iterations it holds, "
                     "so pass an export with --max-steps 8 for the full curve")
-    ap.add_argument("--parts", default="steps,gate,uncertainty,recovery")
+    ap.add_argument("--parts", default="steps,gate,precollision,uncertainty,recovery")
+    ap.add_argument("--gate-factors", default="0.5",
+                    help="gate: speed caps to compare with the gate off (x v_max where the "
+                    "energy is high; 0 = only turn in place)")
     ap.add_argument("--seen-tiers", default=",".join(TIERS),
                     help="tiers the model was trained on (uncertainty: the others are scored "
                     "as unseen)")
@@ -357,6 +407,15 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--plot", type=Path)
     ap.add_argument("--no-progress", action="store_true")
     args = ap.parse_args(argv)
+    try:
+        factors = tuple(float(f) for f in args.gate_factors.split(",") if f)
+    except ValueError:
+        factors = ()
+    if not factors or not all(0.0 <= f <= 1.0 for f in factors):
+        ap.error("--gate-factors: comma-separated speed factors in [0, 1]")
+    seen = tuple(t for t in args.seen_tiers.split(",") if t)
+    if not seen or set(seen) - set(TIERS):
+        ap.error(f"--seen-tiers: a comma-separated subset of {', '.join(TIERS)}")
     prog = not args.no_progress
     parts = set(args.parts.split(","))
     cmd = ["python -m nav_policy.bench.ebm_study", *(argv if argv is not None else sys.argv[1:])]
@@ -367,10 +426,9 @@ def main(argv: list[str] | None = None) -> int:
         result["steps"] = steps_curve(args.steps_model or args.model, args.episodes, args.seed,
                                       prog)
     if "gate" in parts:
-        result["gate"] = gate_study(args.model, args.episodes, args.seed, prog)
-    seen = tuple(t for t in args.seen_tiers.split(",") if t)
-    if not seen or set(seen) - set(TIERS):
-        ap.error(f"--seen-tiers: a comma-separated subset of {', '.join(TIERS)}")
+        result["gate"] = gate_study(args.model, args.episodes, args.seed, prog, factors)
+    if "precollision" in parts:
+        result["precollision"] = precollision_study(args.model, args.episodes, args.seed, prog)
     if "uncertainty" in parts:
         result["uncertainty"] = uncertainty_study(args.model, max(args.episodes // 4, 1),
                                                   args.seed, prog, sim_path("worlds/home.yaml"),

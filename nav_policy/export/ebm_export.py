@@ -218,6 +218,10 @@ def write_ebm_card(out: Path, run: Path, report: dict[str, Any]) -> Path:
         f"| training | {cfg['train']['epochs']} epochs, {report['trained_steps']} gradient updates, "
         f"K in [{cfg['train']['k_min']}, {cfg['train']['k_max']}], InfoNCE weight "
         f"{cfg['train']['infonce_weight']}"
+        + (f", observation density term weight {cfg['train']['density_weight']} (corruptions "
+           f"up to {cfg['train'].get('density_sigma_max', 1.0)} std, states < "
+           f"{cfg['train'].get('risk_steps', 0)} steps before a collision as negatives)"
+           if cfg['train'].get('density_weight', 0) else "")
         + (f", then {cfg['data']['dagger_rounds']} DAgger rounds ("
            f"{cfg['data'].get('dagger_episodes')} model-driven episodes labelled by the expert, "
            f"{cfg['data'].get('dagger_epochs')} epochs each)"
