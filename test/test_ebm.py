@@ -428,7 +428,7 @@ def test_ebm_study_runs_every_part_on_an_exported_file(smoke_run: tuple[Path, Pa
 
 def test_every_shipped_training_config_validates() -> None:
     """The recipes in config/ (shipped model, ablations, experiments) all load as written."""
-    from nav_policy.paths import config_path
+    from nav_policy.paths import config_path, model_path
     from nav_policy.training.config import load_config
 
     root = config_path("train_ebm.yaml").parent
@@ -440,5 +440,7 @@ def test_every_shipped_training_config_validates() -> None:
         assert cfg.inference.steps <= cfg.inference.max_steps
     for f in local:
         load_config(f)
-    shipped = load_ebm_config(root / "train_ebm_rl.yaml")
+    shipped = load_ebm_config(root / "train_ebm_density.yaml")  # models/local_ebm.md's command
     assert shipped.data.expert == "rl" and shipped.inference.max_steps == 4
+    assert shipped.train.density_weight > 0 and shipped.train.risk_steps > 0
+    assert "config/train_ebm_density.yaml" in model_path("local_ebm.md").read_text()
