@@ -26,7 +26,7 @@ data: {episodes: 2, workers: 1, tiers: {easy: 1.0}, noise_std_max: 0.2, perturb_
        dagger_rounds: 1, dagger_episodes: 1, dagger_epochs: 1}
 model: {horizon: 4, hidden: [32, 32]}
 train: {epochs: 2, batch_size: 64, counter_examples: 8, energy_anchor_weight: 0.1,
-       density_weight: 0.1, risk_steps: 10, lr_schedule: cosine}
+       density_weight: 0.1, risk_steps: 10, crash_action_weight: 0.1, lr_schedule: cosine}
 eval: {every_epochs: 1, episodes_per_tier: 1, tiers: [easy]}
 """
 
@@ -424,6 +424,13 @@ def test_ebm_study_runs_every_part_on_an_exported_file(smoke_run: tuple[Path, Pa
     with pytest.raises(SystemExit) as exc:
         main(["--model", str(smoke_run[1]), "--gate-factors", "1.5"])
     assert exc.value.code == 2
+
+
+def test_crash_action_term_needs_risk_steps() -> None:
+    from nav_policy.training.ebm_config import TrainEbmConfig
+
+    with pytest.raises(ValueError, match="crash_action_weight needs train.risk_steps"):
+        TrainEbmConfig(train={"density_weight": 0.1, "crash_action_weight": 0.1})
 
 
 def test_every_shipped_training_config_validates() -> None:

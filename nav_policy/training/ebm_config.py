@@ -74,6 +74,10 @@ class TrainConfig(_Strict):
         "control steps before a collision in the data (the expert's perturbed episodes, the "
         "student's own DAgger episodes) join the corruptions as negatives, so the energy also "
         "rises ahead of crashes (0 = off)")
+    crash_action_weight: float = Field(
+        default=0.0, ge=0.0, description="with risk_steps > 0: weight of softplus(E(o, a*) - "
+        "E(o, a_exec)) on the states before a collision, a_exec the executed chunk that led "
+        "there, so the minimisation itself steers away from it (0 = off)")
     counter_examples: int = Field(default=32, ge=1)
     val_fraction: float = Field(default=0.05, gt=0.0, lt=0.5)
 
@@ -109,6 +113,8 @@ class TrainEbmConfig(_Strict):
             raise ValueError("data.tiers needs non-negative weights with a positive sum")
         if self.train.momentum != 0.0:
             raise ValueError("train.momentum: Nesterov momentum is not implemented; use 0")
+        if self.train.crash_action_weight > 0 and self.train.risk_steps == 0:
+            raise ValueError("train.crash_action_weight needs train.risk_steps > 0")
         if self.train.k_min > self.train.k_max:
             raise ValueError("train.k_min must be <= train.k_max")
         if self.inference.steps > self.inference.max_steps:

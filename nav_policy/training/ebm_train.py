@@ -190,9 +190,10 @@ def train_ebm(config: str | Path | None = None, resume: str | Path | None = None
     datasets = [data]
 
     risky_t: Any = None
+    exec_t: Any = None
 
     def tensors() -> tuple[Any, Any, Any, Any]:
-        nonlocal risky_t
+        nonlocal risky_t, exec_t
         obs = np.concatenate([d["obs"] for d in datasets])
         episode = np.concatenate([d["episode"] for d in datasets])
         chunks = np.concatenate([action_chunks(d["act"], d["episode"], h) for d in datasets])
@@ -201,6 +202,10 @@ def train_ebm(config: str | Path | None = None, resume: str | Path | None = None
         risky = (to_col >= 0) & (to_col < cfg.train.risk_steps)
         val = split_episodes(episode, cfg.train.val_fraction, cfg.seed)
         risky_t = torch.as_tensor(risky[~val])
+        if cfg.train.crash_action_weight > 0:  # the executed chunks (what led to the crash)
+            ex = np.concatenate([action_chunks(d.get("executed", d["act"]), d["episode"], h)
+                                 for d in datasets]).reshape(len(obs), 2 * h)
+            exec_t = torch.as_tensor(ex[~val])
         return (torch.as_tensor(obs[~val]), torch.as_tensor(chunks[~val]),
                 torch.as_tensor(obs[val]), torch.as_tensor(chunks[val]))
 
@@ -255,7 +260,7 @@ def train_ebm(config: str | Path | None = None, resume: str | Path | None = None
         n = len(obs_t)
         model.train()
         perm = torch.randperm(n, generator=gen)
-        sums = {"loss": 0.0, "mse": 0.0, "nce": 0.0, "density": 0.0}
+        sums = {"loss": 0.0, "mse": 0.0, "nce": 0.0, "density": 0.0, "crash": 0.0}
         for b0 in range(0, n, bs):
             idx = perm[b0:b0 + bs]
             k = int(rng.integers(cfg.train.k_min, cfg.train.k_max + 1))
@@ -274,6 +279,13 @@ def train_ebm(config: str | Path | None = None, resume: str | Path | None = None
                                    risky_t[idx] if cfg.train.risk_steps > 0 else None)
                 loss = loss + cfg.train.density_weight * den
                 sums["density"] += den.item() * len(idx)
+            if cfg.train.crash_action_weight > 0 and bool(risky_t[idx].any()):
+                r = idx[risky_t[idx]]
+                f_r = feat[risky_t[idx]]
+                crash = torch.nn.functional.softplus(
+                    model.energy(f_r, tgt_t[r]) - model.energy(f_r, exec_t[r])).mean()
+                loss = loss + cfg.train.crash_action_weight * crash
+                sums["crash"] += crash.item() * len(idx)
             if cfg.train.infonce_weight > 0:
                 nce = infonce(model, feat, tgt_t[idx], cfg.train.counter_examples, gen)
                 loss = loss + cfg.train.infonce_weight * nce
