@@ -151,7 +151,7 @@ def test_density_term_makes_the_energy_level_separate_data_from_corruptions(
 
 def test_collected_episode_counts_down_to_its_collision() -> None:
     """A driver that only goes straight ahead ends its episode in a wall: every state records
-    the steps left to that collision; an episode that ends at the goal records -1."""
+    the steps left to that collision; an episode that does not end in one records -1."""
     from nav_policy.training.ebm_config import TrainEbmConfig
     from nav_policy.training.ebm_data import run_expert_episode
 
@@ -426,11 +426,60 @@ def test_ebm_study_runs_every_part_on_an_exported_file(smoke_run: tuple[Path, Pa
     assert exc.value.code == 2
 
 
+def test_risky_states_are_negatives_and_crash_actions_are_pushed_up() -> None:
+    """density_loss with a risk mask moves those states from the positives to the negatives
+    (a batch of risky states only stays finite); a few steps on crash_action_loss raise the
+    energy of the executed chunk above the expert's at those states."""
+    from nav_policy.training.ebm_train import crash_action_loss, density_loss
+
+    torch.manual_seed(4)
+    m = EnergyModel(6, 2, [16, 16])
+    obs = torch.rand(32, 6)
+    low, high = torch.zeros(6), torch.ones(6)
+    alpha = torch.tensor(0.5)
+    feat = m.obs_features(obs)
+    a_hat = unroll(m, feat, alpha, 2)[-1]
+
+    def loss(risky: torch.Tensor | None) -> torch.Tensor:
+        return density_loss(m, obs, feat, a_hat, alpha, 2, low, high, 1.0,
+                            torch.Generator().manual_seed(0), risky)
+
+    none, some = torch.zeros(32, dtype=torch.bool), torch.arange(32) < 8
+    assert torch.isclose(loss(none), loss(None))
+    assert not torch.isclose(loss(some), loss(None))
+    assert torch.isfinite(loss(torch.ones(32, dtype=torch.bool)))
+    expert = torch.rand(32, 4) * 2 - 1
+    executed = torch.clamp(expert + 0.8, -1, 1)
+    opt = torch.optim.Adam(m.parameters(), lr=1e-2)
+    for _ in range(50):
+        c = crash_action_loss(m, m.obs_features(obs), expert, executed)
+        opt.zero_grad()
+        c.backward()
+        opt.step()
+    with torch.no_grad():
+        f = m.obs_features(obs)
+        assert (m.energy(f, executed) > m.energy(f, expert)).float().mean() > 0.9
+
+
+def test_precollision_split_takes_the_last_steps_of_a_crash() -> None:
+    from nav_policy.bench.ebm_study import split_before_collision
+
+    e = [float(i) for i in range(15)]
+    assert split_before_collision(e, True, 10) == (e[5:], e[:5])
+    assert split_before_collision(e, False, 10) == ([], e)
+    assert split_before_collision(e[:4], True, 10) == (e[:4], [])
+    assert split_before_collision([1.0, math.nan, 2.0], True, 1) == ([2.0], [1.0])
+
+
 def test_crash_action_term_needs_risk_steps() -> None:
     from nav_policy.training.ebm_config import TrainEbmConfig
 
     with pytest.raises(ValueError, match="crash_action_weight needs train.risk_steps"):
         TrainEbmConfig(train={"density_weight": 0.1, "crash_action_weight": 0.1})
+    with pytest.raises(ValueError, match="risk_steps is used only with"):
+        TrainEbmConfig(train={"risk_steps": 10})
+    with pytest.raises(ValueError, match="density_sigma_max"):
+        TrainEbmConfig(train={"density_weight": 0.1, "density_sigma_max": 0.01})
 
 
 def test_every_shipped_training_config_validates() -> None:

@@ -101,6 +101,18 @@ def gate_study(model: Path, episodes: int, seed: int, progress: bool,
     return out
 
 
+def split_before_collision(energies: list[float], collided: bool, horizon: int
+                           ) -> tuple[list[float], list[float]]:
+    """(the last `horizon` values if the episode ended in a collision, the rest); steps without
+    an energy (NaN: the codec refused the frame) are left out of both."""
+    cut = max(len(energies) - horizon, 0) if collided else len(energies)
+
+    def keep(xs: list[float]) -> list[float]:
+        return [x for x in xs if math.isfinite(x)]
+
+    return keep(energies[cut:]), keep(energies[:cut])
+
+
 def precollision_study(model: Path, episodes: int, seed: int, progress: bool,
                        horizon: int = 10) -> dict[str, Any]:
     """Does the energy rise ahead of the model's own collisions? The model drives (gate off)
@@ -124,10 +136,10 @@ def precollision_study(model: Path, episodes: int, seed: int, progress: bool,
                 energies.append(float(planner.last_info.get("energy", math.nan)))
                 _, _, term, trunc, info = env.step(act)
                 done = term or trunc
-            cut = len(energies) - horizon if info.get("collision") else len(energies)
+            b, o = split_before_collision(energies, bool(info.get("collision")), horizon)
             crashes += bool(info.get("collision"))
-            other += energies[:max(cut, 0)]
-            before += energies[max(cut, 0):] if info.get("collision") else []
+            before += b
+            other += o
             bar.update(1)
     bar.close()
     env.close()

@@ -219,9 +219,12 @@ def write_ebm_card(out: Path, run: Path, report: dict[str, Any]) -> Path:
         f"K in [{cfg['train']['k_min']}, {cfg['train']['k_max']}], InfoNCE weight "
         f"{cfg['train']['infonce_weight']}"
         + (f", observation density term weight {cfg['train']['density_weight']} (corruptions "
-           f"up to {cfg['train'].get('density_sigma_max', 1.0)} std, states < "
-           f"{cfg['train'].get('risk_steps', 0)} steps before a collision as negatives)"
+           f"up to {cfg['train'].get('density_sigma_max', 1.0)} std"
+           + (f", states < {cfg['train']['risk_steps']} steps before a collision as negatives"
+              if cfg['train'].get('risk_steps', 0) else "") + ")"
            if cfg['train'].get('density_weight', 0) else "")
+        + (f", crash-action term weight {cfg['train']['crash_action_weight']}"
+           if cfg['train'].get('crash_action_weight', 0) else "")
         + (f", then {cfg['data']['dagger_rounds']} DAgger rounds ("
            f"{cfg['data'].get('dagger_episodes')} model-driven episodes labelled by the expert, "
            f"{cfg['data'].get('dagger_epochs')} epochs each)"

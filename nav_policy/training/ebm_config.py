@@ -67,7 +67,7 @@ class TrainConfig(_Strict):
         "observations and high on generic corruptions of them (nav_policy.training.ebm_train."
         "corrupt_observations), so the energy's level says 'off the data' (0 = off)")
     density_sigma_max: float = Field(
-        default=1.0, gt=0.0, le=10.0, description="largest Gaussian corruption, in units of "
+        default=1.0, ge=0.05, le=10.0, description="largest Gaussian corruption, in units of "
         "the dataset's per-feature std (drawn log-uniform in [0.05, this])")
     risk_steps: int = Field(
         default=0, ge=0, le=100, description="with density_weight > 0: states within this many "
@@ -115,6 +115,10 @@ class TrainEbmConfig(_Strict):
             raise ValueError("train.momentum: Nesterov momentum is not implemented; use 0")
         if self.train.crash_action_weight > 0 and self.train.risk_steps == 0:
             raise ValueError("train.crash_action_weight needs train.risk_steps > 0")
+        if self.train.risk_steps > 0 and self.train.density_weight == 0 \
+                and self.train.crash_action_weight == 0:
+            raise ValueError("train.risk_steps is used only with train.density_weight or "
+                             "train.crash_action_weight > 0")
         if self.train.k_min > self.train.k_max:
             raise ValueError("train.k_min must be <= train.k_max")
         if self.inference.steps > self.inference.max_steps:

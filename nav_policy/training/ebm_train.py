@@ -113,7 +113,18 @@ def density_loss(model: Any, obs: Any, feat: Any, a_hat: Any, alpha: Any, k: int
     if risky is not None and risky.any():
         e_in, e_out = e_data[~risky], torch.cat([e_out, e_data[risky]])
     sp = torch.nn.functional.softplus
-    return 0.5 * (sp(e_in).mean() + sp(-e_out).mean())
+    inside = sp(e_in).mean() if len(e_in) else e_data.sum() * 0.0  # a batch of risky states only
+    return 0.5 * (inside + sp(-e_out).mean())
+
+
+def crash_action_loss(model: Any, feat: Any, expert: Any, executed: Any) -> Any:
+    """softplus(E(o, a*) - E(o, a_exec)) on states before a collision: the executed chunk that
+    led there is to have a higher energy than the expert's, so that minimising the energy
+    steers away from it."""
+    import torch
+
+    return torch.nn.functional.softplus(
+        model.energy(feat, expert) - model.energy(feat, executed)).mean()
 
 
 def evaluate_closed_loop(policy: Any, cfg: TrainEbmConfig, tiers: list[str] | None = None,
@@ -203,7 +214,10 @@ def train_ebm(config: str | Path | None = None, resume: str | Path | None = None
         val = split_episodes(episode, cfg.train.val_fraction, cfg.seed)
         risky_t = torch.as_tensor(risky[~val])
         if cfg.train.crash_action_weight > 0:  # the executed chunks (what led to the crash)
-            ex = np.concatenate([action_chunks(d.get("executed", d["act"]), d["episode"], h)
+            if any("executed" not in d for d in datasets):
+                raise ConfigError("train.crash_action_weight needs datasets with the executed "
+                                  "actions (collected by this version)")
+            ex = np.concatenate([action_chunks(d["executed"], d["episode"], h)
                                  for d in datasets]).reshape(len(obs), 2 * h)
             exec_t = torch.as_tensor(ex[~val])
         return (torch.as_tensor(obs[~val]), torch.as_tensor(chunks[~val]),
@@ -281,11 +295,9 @@ def train_ebm(config: str | Path | None = None, resume: str | Path | None = None
                 sums["density"] += den.item() * len(idx)
             if cfg.train.crash_action_weight > 0 and bool(risky_t[idx].any()):
                 r = idx[risky_t[idx]]
-                f_r = feat[risky_t[idx]]
-                crash = torch.nn.functional.softplus(
-                    model.energy(f_r, tgt_t[r]) - model.energy(f_r, exec_t[r])).mean()
+                crash = crash_action_loss(model, feat[risky_t[idx]], tgt_t[r], exec_t[r])
                 loss = loss + cfg.train.crash_action_weight * crash
-                sums["crash"] += crash.item() * len(idx)
+                sums["crash"] += crash.item() * len(r)  # logged per sample of the epoch
             if cfg.train.infonce_weight > 0:
                 nce = infonce(model, feat, tgt_t[idx], cfg.train.counter_examples, gen)
                 loss = loss + cfg.train.infonce_weight * nce
