@@ -395,12 +395,14 @@ def test_ebm_study_runs_every_part_on_an_exported_file(smoke_run: tuple[Path, Pa
     assert auroc(np.zeros(4), np.zeros(4)) == 0.5
     out, png = tmp_path / "study.json", tmp_path / "study.png"
     assert main(["--model", str(smoke_run[1]), "--episodes", "1", "--no-progress",
-                 "--gate-factors", "0.5,0", "--json", str(out), "--plot", str(png)]) == 0
+                 "--gate-factors", "0.5,0", "--gate-thresholds", "file,-1.5", "--json", str(out),
+                 "--plot", str(png)]) == 0
     r = json.loads(out.read_text())
     assert set(r["steps"]) == {"1", "2", "4", "8"}
     for row in r["steps"].values():
         assert all(0.0 <= row[t]["success_rate"] <= 1.0 for t in row)
-    assert set(r["gate"]) == {"speed_factor_0.5", "speed_factor_0", "ungated"}
+    assert set(r["gate"]) == {"ungated", "speed_factor_0.5", "speed_factor_0",
+                              "speed_factor_0.5_above_-1.5", "speed_factor_0_above_-1.5"}
     pre = r["precollision"]
     assert pre["episodes"] == 2 and pre["n_before"] <= 10 * pre["collisions"]
     assert (pre["n_before"] > 0) == (pre["collisions"] > 0) and pre["n_other"] > 0
@@ -423,6 +425,9 @@ def test_ebm_study_runs_every_part_on_an_exported_file(smoke_run: tuple[Path, Pa
     assert exc.value.code == 2
     with pytest.raises(SystemExit) as exc:
         main(["--model", str(smoke_run[1]), "--gate-factors", "1.5"])
+    assert exc.value.code == 2
+    with pytest.raises(SystemExit) as exc:
+        main(["--model", str(smoke_run[1]), "--gate-thresholds", "high"])
     assert exc.value.code == 2
 
 

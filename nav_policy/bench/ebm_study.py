@@ -76,17 +76,23 @@ def steps_curve(model: Path, episodes: int, seed: int, progress: bool) -> dict[s
 
 
 def gate_study(model: Path, episodes: int, seed: int, progress: bool,
-               factors: tuple[float, ...] = (0.5,)) -> dict[str, Any]:
+               factors: tuple[float, ...] = (0.5,),
+               thresholds: tuple[float | None, ...] = (None,)) -> dict[str, Any]:
     """Hard and dynamic episodes with the gate off, then on at each speed factor (v capped to
-    factor x v_max where the energy is above energy_high; 0: only turning in place)."""
+    factor x v_max where the energy is above the threshold; 0: only turning in place) and each
+    threshold (None: the file's energy_high)."""
     env = gym.make(LOCAL_NAV_ID)
     out: dict[str, Any] = {}
-    settings: list[float | None] = [None, *factors]
+    settings: list[tuple[float, float | None] | None] = [
+        None, *((f, x) for x in thresholds for f in factors)]
     bar = _bar(len(settings) * 2 * episodes, "energy gate", progress)
-    for factor in settings:
+    for setting in settings:
         row = {}
-        planner = PolicyPlanner.from_file(model, expect_kind="ebm", energy_gate=factor is not None,
-                                          energy_speed_factor=factor or 0.0)
+        planner = PolicyPlanner.from_file(model, expect_kind="ebm",
+                                          energy_gate=setting is not None,
+                                          energy_speed_factor=setting[0] if setting else 0.0)
+        if setting is not None and setting[1] is not None:
+            planner.energy_high = setting[1]
         for tier in ("hard", "dynamic"):
             eps = []
             for i in range(episodes):
@@ -95,7 +101,11 @@ def gate_study(model: Path, episodes: int, seed: int, progress: bool,
             s = summarise(eps)
             row[tier] = {key: s[key] for key in ("success_rate", "collision_rate",
                                                  "timeout_rate", "success_steps_mean")}
-        out["ungated" if factor is None else f"speed_factor_{factor:g}"] = row
+        if setting is None:
+            out["ungated"] = row
+        else:
+            key = f"speed_factor_{setting[0]:g}"
+            out[key if setting[1] is None else f"{key}_above_{setting[1]:g}"] = row
     bar.close()
     env.close()
     return out
@@ -412,6 +422,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--gate-factors", default="0.5",
                     help="gate: speed caps to compare with the gate off (x v_max where the "
                     "energy is high; 0 = only turn in place)")
+    ap.add_argument("--gate-thresholds", default="file",
+                    help="gate: energies above which the cap applies, comma-separated; 'file' = "
+                    "the model's ebm.energy_high")
     ap.add_argument("--seen-tiers", default=",".join(TIERS),
                     help="tiers the model was trained on (uncertainty: the others are scored "
                     "as unseen)")
@@ -425,6 +438,13 @@ def main(argv: list[str] | None = None) -> int:
         factors = ()
     if not factors or not all(0.0 <= f <= 1.0 for f in factors):
         ap.error("--gate-factors: comma-separated speed factors in [0, 1]")
+    try:
+        thresholds = tuple(None if x == "file" else float(x)
+                           for x in args.gate_thresholds.split(",") if x)
+    except ValueError:
+        thresholds = ()
+    if not thresholds or not all(x is None or math.isfinite(x) for x in thresholds):
+        ap.error("--gate-thresholds: comma-separated energies or 'file'")
     seen = tuple(t for t in args.seen_tiers.split(",") if t)
     if not seen or set(seen) - set(TIERS):
         ap.error(f"--seen-tiers: a comma-separated subset of {', '.join(TIERS)}")
@@ -438,7 +458,8 @@ def main(argv: list[str] | None = None) -> int:
         result["steps"] = steps_curve(args.steps_model or args.model, args.episodes, args.seed,
                                       prog)
     if "gate" in parts:
-        result["gate"] = gate_study(args.model, args.episodes, args.seed, prog, factors)
+        result["gate"] = gate_study(args.model, args.episodes, args.seed, prog, factors,
+                                    thresholds)
     if "precollision" in parts:
         result["precollision"] = precollision_study(args.model, args.episodes, args.seed, prog)
     if "uncertainty" in parts:
