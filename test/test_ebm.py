@@ -403,6 +403,9 @@ def test_ebm_study_runs_every_part_on_an_exported_file(smoke_run: tuple[Path, Pa
         assert all(0.0 <= row[t]["success_rate"] <= 1.0 for t in row)
     assert set(r["gate"]) == {"ungated", "speed_factor_0.5", "speed_factor_0",
                               "speed_factor_0.5_above_-1.5", "speed_factor_0_above_-1.5"}
+    hand = r["handover"]
+    assert hand["fallback"] == "dwa" and 0.0 <= hand["handover_share"] <= 1.0
+    assert all(0.0 <= hand[t]["collision_rate"] <= 1.0 for t in ("hard", "dynamic"))
     pre = r["precollision"]
     assert pre["episodes"] == 2 and pre["n_before"] <= 10 * pre["collisions"]
     assert (pre["n_before"] > 0) == (pre["collisions"] > 0) and pre["n_other"] > 0

@@ -6,6 +6,8 @@
 1. steps:       success / collision / compute per tier vs inference steps (1, 2, 4, 8): do 2 suffice?
 2. gate:        hard and dynamic tiers, the energy-gated speed cap on (at each of
                 `--gate-factors`) vs off (same model, same episodes): collisions and success;
+   handover:    the same episodes with DWA driving the ticks where the energy is high (a gate
+                that changes the action instead of the speed);
    precollision: does the energy rise in the last second before the model's own collisions
                 (AUROC vs its other states on those tiers)? What a gate needs;
 3. uncertainty: the model's energy on training-like observations (held-out episodes of the
@@ -75,6 +77,30 @@ def steps_curve(model: Path, episodes: int, seed: int, progress: bool) -> dict[s
     return out
 
 
+class EnergyHandover:
+    """The ebm planner, with a classical planner taking over for the ticks where the energy is
+    above the file's energy_high (a gate that changes the action instead of capping speed)."""
+
+    def __init__(self, model: Path, fallback: str, robot: Any, seed: int = 0) -> None:
+        from nav_policy.planners import make_planner
+
+        self.ebm = PolicyPlanner.from_file(model, expect_kind="ebm", energy_gate=False)
+        self.fallback = make_planner(fallback, robot=robot, seed=seed)
+        self.handovers = 0
+
+    def reset(self) -> None:
+        self.ebm.reset()
+        self.fallback.reset()
+
+    def compute(self, frame: Any) -> tuple[float, float]:
+        v, w = self.ebm.compute(frame)
+        if self.ebm.last_info.get("high_energy"):
+            self.handovers += 1
+            v, w = self.fallback.compute(frame)
+            self.ebm.prev_action = encode_action(v, w, self.ebm.action_spec)
+        return v, w
+
+
 def gate_study(model: Path, episodes: int, seed: int, progress: bool,
                factors: tuple[float, ...] = (0.5,),
                thresholds: tuple[float | None, ...] = (None,)) -> dict[str, Any]:
@@ -106,6 +132,29 @@ def gate_study(model: Path, episodes: int, seed: int, progress: bool,
         else:
             key = f"speed_factor_{setting[0]:g}"
             out[key if setting[1] is None else f"{key}_above_{setting[1]:g}"] = row
+    bar.close()
+    env.close()
+    return out
+
+
+def handover_study(model: Path, episodes: int, seed: int, progress: bool,
+                   fallback: str = "dwa") -> dict[str, Any]:
+    """Hard and dynamic episodes with `fallback` driving the ticks where the energy is high."""
+    env = gym.make(LOCAL_NAV_ID)
+    planner = EnergyHandover(model, fallback, cast(LocalNavEnv, env.unwrapped).robot, seed)
+    out: dict[str, Any] = {"fallback": fallback}
+    bar = _bar(2 * episodes, f"handover to {fallback}", progress)
+    steps = 0
+    for tier in ("hard", "dynamic"):
+        eps = []
+        for i in range(episodes):
+            eps.append(run_episode(env, planner, tier, seed + i, with_path=False))
+            bar.update(1)
+        steps += sum(len(e.compute_s) for e in eps)
+        s = summarise(eps)
+        out[tier] = {key: s[key] for key in ("success_rate", "collision_rate", "timeout_rate",
+                                             "success_steps_mean")}
+    out["handover_share"] = planner.handovers / max(steps, 1)
     bar.close()
     env.close()
     return out
@@ -418,7 +467,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--steps-model", type=Path, help="file for the steps curve (default "
                     "--model); the curve covers K in 1, 2, 4, 8 up to the iterations it holds, "
                     "so pass an export with --max-steps 8 for the full curve")
-    ap.add_argument("--parts", default="steps,gate,precollision,uncertainty,recovery")
+    ap.add_argument("--parts", default="steps,gate,handover,precollision,uncertainty,recovery")
     ap.add_argument("--gate-factors", default="0.5",
                     help="gate: speed caps to compare with the gate off (x v_max where the "
                     "energy is high; 0 = only turn in place)")
@@ -460,6 +509,8 @@ def main(argv: list[str] | None = None) -> int:
     if "gate" in parts:
         result["gate"] = gate_study(args.model, args.episodes, args.seed, prog, factors,
                                     thresholds)
+    if "handover" in parts:
+        result["handover"] = handover_study(args.model, args.episodes, args.seed, prog)
     if "precollision" in parts:
         result["precollision"] = precollision_study(args.model, args.episodes, args.seed, prog)
     if "uncertainty" in parts:
