@@ -110,17 +110,12 @@ def test_density_term_makes_the_energy_level_separate_data_from_corruptions(
     observations (AUROC), where the untrained model cannot (it starts near 0.5). Not near 1:
     by design a share of the corruptions is nearly the identity (sigma 0.05 on a few features,
     a few features swapped with a similar sample)."""
-    from nav_policy.training.ebm_config import TrainEbmConfig
-    from nav_policy.training.ebm_train import (
-        corrupt_observations,
-        density_loss,
-        env_obs_spec,
-    )
+    from nav_policy.envs.registration import codec_specs
+    from nav_policy.training.ebm_train import corrupt_observations, density_loss
 
     run, _, _ = smoke_run
     obs = torch.as_tensor(load_dataset(run / "dataset.npz")["obs"])
-    low, high = (torch.as_tensor(b) for b in env_obs_spec(TrainEbmConfig(
-        env={"sectors": 60})).bounds())
+    low, high = (torch.as_tensor(b) for b in codec_specs({"sectors": 60})[0].bounds())
     train, held = obs[::2], obs[1::2]
     torch.manual_seed(0)
     m = EnergyModel(obs.shape[1], 4, [32, 32])

@@ -53,6 +53,26 @@ def _bar(total: int, desc: str, enabled: bool) -> Any:
     return tqdm(total=total, desc=desc, disable=not enabled, dynamic_ncols=True, file=sys.stderr)
 
 
+def _tier_rows(env: gym.Env, planner: Any, tiers: tuple[str, ...], episodes: int, seed: int,
+               keys: tuple[str, ...], bar: Any) -> tuple[dict[str, Any], list[Any]]:
+    """Episodes seed .. seed + episodes - 1 of each tier with `planner`: {tier: the summary's
+    `keys`}, and the episodes."""
+    rows: dict[str, Any] = {}
+    every: list[Any] = []
+    for tier in tiers:
+        eps = []
+        for i in range(episodes):
+            eps.append(run_episode(env, planner, tier, seed + i, with_path=False))
+            bar.update(1)
+        s = summarise(eps)
+        rows[tier] = {key: s[key] for key in keys}
+        every += eps
+    return rows, every
+
+
+GATE_KEYS = ("success_rate", "collision_rate", "timeout_rate", "success_steps_mean")
+
+
 def steps_curve(model: Path, episodes: int, seed: int, progress: bool) -> dict[str, Any]:
     cap = PolicyPlanner.from_file(model, expect_kind="ebm").iterations
     ks = [k for k in (1, 2, 4, 8) if k <= cap]
@@ -60,18 +80,11 @@ def steps_curve(model: Path, episodes: int, seed: int, progress: bool) -> dict[s
     out: dict[str, Any] = {}
     bar = _bar(len(ks) * len(TIERS) * episodes, "steps curve", progress)
     for k in ks:
-        row: dict[str, Any] = {}
         planner = PolicyPlanner.from_file(model, expect_kind="ebm", energy_gate=False,
                                           steps=k, max_steps=k)  # run_episode resets it
-        for tier in TIERS:
-            eps = []
-            for i in range(episodes):
-                eps.append(run_episode(env, planner, tier, seed + i, with_path=False))
-                bar.update(1)
-            s = summarise(eps)
-            row[tier] = {key: s[key] for key in ("success_rate", "collision_rate",
-                                                 "compute_us_p50", "compute_us_p99")}
-        out[str(k)] = row
+        out[str(k)], _ = _tier_rows(env, planner, TIERS, episodes, seed,
+                                    ("success_rate", "collision_rate", "compute_us_p50",
+                                     "compute_us_p99"), bar)
     bar.close()
     env.close()
     return out
@@ -113,20 +126,12 @@ def gate_study(model: Path, episodes: int, seed: int, progress: bool,
         None, *((f, x) for x in thresholds for f in factors)]
     bar = _bar(len(settings) * 2 * episodes, "energy gate", progress)
     for setting in settings:
-        row = {}
         planner = PolicyPlanner.from_file(model, expect_kind="ebm",
                                           energy_gate=setting is not None,
                                           energy_speed_factor=setting[0] if setting else 0.0)
         if setting is not None and setting[1] is not None:
             planner.energy_high = setting[1]
-        for tier in ("hard", "dynamic"):
-            eps = []
-            for i in range(episodes):
-                eps.append(run_episode(env, planner, tier, seed + i, with_path=False))
-                bar.update(1)
-            s = summarise(eps)
-            row[tier] = {key: s[key] for key in ("success_rate", "collision_rate",
-                                                 "timeout_rate", "success_steps_mean")}
+        row, _ = _tier_rows(env, planner, ("hard", "dynamic"), episodes, seed, GATE_KEYS, bar)
         if setting is None:
             out["ungated"] = row
         else:
@@ -144,17 +149,9 @@ def handover_study(model: Path, episodes: int, seed: int, progress: bool,
     planner = EnergyHandover(model, fallback, cast(LocalNavEnv, env.unwrapped).robot, seed)
     out: dict[str, Any] = {"fallback": fallback}
     bar = _bar(2 * episodes, f"handover to {fallback}", progress)
-    steps = 0
-    for tier in ("hard", "dynamic"):
-        eps = []
-        for i in range(episodes):
-            eps.append(run_episode(env, planner, tier, seed + i, with_path=False))
-            bar.update(1)
-        steps += sum(len(e.compute_s) for e in eps)
-        s = summarise(eps)
-        out[tier] = {key: s[key] for key in ("success_rate", "collision_rate", "timeout_rate",
-                                             "success_steps_mean")}
-    out["handover_share"] = planner.handovers / max(steps, 1)
+    rows, eps = _tier_rows(env, planner, ("hard", "dynamic"), episodes, seed, GATE_KEYS, bar)
+    out.update(rows)
+    out["handover_share"] = planner.handovers / max(sum(len(e.compute_s) for e in eps), 1)
     bar.close()
     env.close()
     return out
@@ -281,9 +278,9 @@ def uncertainty_study(model: Path, episodes: int, seed: int, progress: bool,
             bar.update(1)
     bar.close()
     inside = [f for t in seen_tiers for f in by_tier[t]]  # training-like
-    unseen = [f for t in TIERS if t not in seen_tiers for f in by_tier[t]]
-    e_in = _energies(planner, inside)
     e_tier = {t: _energies(planner, by_tier[t]) for t in TIERS}
+    e_in = np.concatenate([e_tier[t] for t in seen_tiers])
+    e_unseen = np.concatenate([np.zeros(0)] + [e_tier[t] for t in TIERS if t not in seen_tiers])
     e_noisy = _energies(planner, [(_noisy(f, rng), prev) for f, prev in inside])
     home: list[Any] = []
     spec = planner.spec
@@ -318,8 +315,7 @@ def uncertainty_study(model: Path, episodes: int, seed: int, progress: bool,
            "auroc": {"noise": auroc(e_in, e_noisy),
                      "home": auroc(e_in, e_home) if len(e_home) else None,
                      "random": auroc(e_in, e_rand)}}
-    if unseen:
-        e_unseen = _energies(planner, unseen)
+    if len(e_unseen):
         out["unseen_tiers"] = stats(e_unseen)
         out["auroc"]["unseen_tiers"] = auroc(e_in, e_unseen)
     return out
@@ -454,6 +450,14 @@ def plot(result: dict[str, Any], path: Path) -> None:
     plt.close(fig)
 
 
+def _numbers(text: str) -> tuple[float | None, ...]:
+    """'0.5,file,-1' -> (0.5, None, -1.0); () if any item is neither a number nor 'file'."""
+    try:
+        return tuple(None if x == "file" else float(x) for x in text.split(",") if x)
+    except ValueError:
+        return ()
+
+
 def main(argv: list[str] | None = None) -> int:
     from nav_policy.paths import model_path, sim_path
 
@@ -481,17 +485,10 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--plot", type=Path)
     ap.add_argument("--no-progress", action="store_true")
     args = ap.parse_args(argv)
-    try:
-        factors = tuple(float(f) for f in args.gate_factors.split(",") if f)
-    except ValueError:
-        factors = ()
-    if not factors or not all(0.0 <= f <= 1.0 for f in factors):
+    factors = _numbers(args.gate_factors)
+    if not factors or not all(f is not None and 0.0 <= f <= 1.0 for f in factors):
         ap.error("--gate-factors: comma-separated speed factors in [0, 1]")
-    try:
-        thresholds = tuple(None if x == "file" else float(x)
-                           for x in args.gate_thresholds.split(",") if x)
-    except ValueError:
-        thresholds = ()
+    thresholds = _numbers(args.gate_thresholds)
     if not thresholds or not all(x is None or math.isfinite(x) for x in thresholds):
         ap.error("--gate-thresholds: comma-separated energies or 'file'")
     seen = tuple(t for t in args.seen_tiers.split(",") if t)
@@ -507,8 +504,8 @@ def main(argv: list[str] | None = None) -> int:
         result["steps"] = steps_curve(args.steps_model or args.model, args.episodes, args.seed,
                                       prog)
     if "gate" in parts:
-        result["gate"] = gate_study(args.model, args.episodes, args.seed, prog, factors,
-                                    thresholds)
+        result["gate"] = gate_study(args.model, args.episodes, args.seed, prog,
+                                    cast(tuple[float, ...], factors), thresholds)
     if "handover" in parts:
         result["handover"] = handover_study(args.model, args.episodes, args.seed, prog)
     if "precollision" in parts:

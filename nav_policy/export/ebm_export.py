@@ -79,22 +79,15 @@ def export_ebm_run(run_dir: str | Path, out: str | Path, checkpoint: str = "best
     import onnxruntime as ort
     import torch
 
-    from nav_policy.codecs import ObsSpec
     from nav_policy.training.ebm_data import load_dataset
 
     run = Path(run_dir)
     meta = read_meta(run)
     module, info = build_inference(run, checkpoint, steps, max_steps)
     cfg, s, ck = info["config"], info["settings"], info["checkpoint"]
-    import gymnasium as gym
+    from nav_policy.envs.registration import codec_specs
 
-    import nav_policy  # noqa: F401
-
-    env = gym.make("nav_policy/LocalNav-v0", **{k: v for k, v in cfg.env.items()
-                                                if k != "randomize"})
-    spec: ObsSpec = env.unwrapped.obs_spec
-    action_spec: ActionSpec = env.unwrapped.action_spec
-    env.close()
+    spec, action_spec = codec_specs(cfg.env)
     if action_spec != module.action_spec:
         raise ModelError(f"{run}: env action spec {action_spec} differs from the model's")
     if spec.size != module.model.obs_dim:
@@ -179,6 +172,21 @@ def _expert_text(data_cfg: dict[str, Any], dataset: dict[str, Any]) -> str:
     return f"{data_cfg.get('expert')} (goal only, same sensors as the student)"
 
 
+def _training_terms(train: dict[str, Any], updates: Any) -> list[str]:
+    """The model card's description of the loss terms a run trained with."""
+    terms = [f"{train['epochs']} epochs", f"{updates} gradient updates",
+             f"K in [{train['k_min']}, {train['k_max']}]",
+             f"InfoNCE weight {train['infonce_weight']}"]
+    if train.get("density_weight", 0):
+        risk = (f", states < {train['risk_steps']} steps before a collision as negatives"
+                if train.get("risk_steps", 0) else "")
+        terms.append(f"observation density term weight {train['density_weight']} (corruptions "
+                     f"up to {train.get('density_sigma_max', 1.0)} std{risk})")
+    if train.get("crash_action_weight", 0):
+        terms.append(f"crash-action term weight {train['crash_action_weight']}")
+    return terms
+
+
 def _eval_curve(run: Path) -> list[dict[str, str]]:
     import csv
 
@@ -215,16 +223,7 @@ def write_ebm_card(out: Path, run: Path, report: dict[str, Any]) -> Path:
         f"| dataset | {data.get('samples', meta.get('samples', '?'))} samples, collected in "
         f"{meta.get('dataset_wall_time_s', '?')} s (seed {data.get('seed', '?')}, commit "
         f"`{data.get('git_commit', '?')}`) |",
-        f"| training | {cfg['train']['epochs']} epochs, {report['trained_steps']} gradient updates, "
-        f"K in [{cfg['train']['k_min']}, {cfg['train']['k_max']}], InfoNCE weight "
-        f"{cfg['train']['infonce_weight']}"
-        + (f", observation density term weight {cfg['train']['density_weight']} (corruptions "
-           f"up to {cfg['train'].get('density_sigma_max', 1.0)} std"
-           + (f", states < {cfg['train']['risk_steps']} steps before a collision as negatives"
-              if cfg['train'].get('risk_steps', 0) else "") + ")"
-           if cfg['train'].get('density_weight', 0) else "")
-        + (f", crash-action term weight {cfg['train']['crash_action_weight']}"
-           if cfg['train'].get('crash_action_weight', 0) else "")
+        f"| training | {', '.join(_training_terms(cfg['train'], report['trained_steps']))}"
         + (f", then {cfg['data']['dagger_rounds']} DAgger rounds ("
            f"{cfg['data'].get('dagger_episodes')} model-driven episodes labelled by the expert, "
            f"{cfg['data'].get('dagger_epochs')} epochs each)"

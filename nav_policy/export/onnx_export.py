@@ -98,15 +98,9 @@ def export_run(run_dir: str | Path, out: str | Path, checkpoint: str = "best",
     model = algo.load(model_file, device="cpu")
     norm = _load_norm(norm_file)
 
-    import gymnasium as gym
+    from nav_policy.envs.registration import codec_specs
 
-    import nav_policy  # noqa: F401
-
-    env = gym.make("nav_policy/LocalNav-v0", **{k: v for k, v in cfg.env.items()
-                                                if k != "randomize"})
-    spec: ObsSpec = env.unwrapped.obs_spec
-    action_spec: ActionSpec = env.unwrapped.action_spec
-    env.close()
+    spec, action_spec = codec_specs(cfg.env)
     module = _torch_module(model, norm.obs_rms.mean, norm.obs_rms.var, norm.clip_obs,
                            norm.epsilon, action_spec)
     out = Path(out)

@@ -23,6 +23,7 @@ from typing import Any
 import numpy as np
 
 from nav_policy.codecs import encode_action
+from nav_policy.envs.registration import codec_specs
 from nav_policy.errors import ConfigError
 from nav_policy.training.ebm_config import TrainEbmConfig, load_ebm_config
 from nav_policy.training.ebm_data import action_chunks, collect, load_dataset
@@ -54,18 +55,9 @@ def infonce(model: Any, feat: Any, target: Any, n_neg: int, gen: Any) -> Any:
     return torch.nn.functional.cross_entropy(-e, torch.zeros(b, dtype=torch.long))
 
 
-def env_obs_spec(cfg: TrainEbmConfig) -> Any:
-    """The observation codec spec of the env this config trains in."""
-    import gymnasium as gym
-
-    import nav_policy  # noqa: F401 - registers the env ids
-
-    env = gym.make("nav_policy/LocalNav-v0", **{k: v for k, v in cfg.env.items()
-                                                if k != "randomize"})
-    try:
-        return env.unwrapped.obs_spec
-    finally:
-        env.close()
+def cosine(frac: float, floor: float) -> float:
+    """1 at frac 0, `floor` at frac 1, cosine in between (learning rate, Langevin noise)."""
+    return floor + (1.0 - floor) * 0.5 * (1.0 + math.cos(math.pi * frac))
 
 
 def corrupt_observations(obs: Any, low: Any, high: Any, std: Any, sigma_max: float,
@@ -260,7 +252,7 @@ def train_ebm(config: str | Path | None = None, resume: str | Path | None = None
     if len(datasets) > 1:
         obs_t, tgt_t, obs_v, tgt_v = tensors()
     bs = cfg.train.batch_size
-    low_np, high_np = env_obs_spec(cfg).bounds()
+    low_np, high_np = codec_specs(cfg.env)[0].bounds()
     low_t, high_t = torch.as_tensor(low_np), torch.as_tensor(high_np)
     total_updates = max(updates, 1) + sum(
         math.ceil(len(obs_t) / bs) for _ in range(start_epoch, total_epochs))
@@ -279,7 +271,7 @@ def train_ebm(config: str | Path | None = None, resume: str | Path | None = None
             idx = perm[b0:b0 + bs]
             k = int(rng.integers(cfg.train.k_min, cfg.train.k_max + 1))
             frac = min(updates / max(total_updates - 1, 1), 1.0)
-            noise = cfg.train.langevin_std * (0.01 + 0.99 * 0.5 * (1 + math.cos(math.pi * frac)))
+            noise = cfg.train.langevin_std * cosine(frac, 0.01)
             feat = model.obs_features(obs_t[idx])
             steps = unroll(model, feat, log_alpha.exp(), k, noise)
             mse = torch.stack([((a - tgt_t[idx]) ** 2).mean() for a in steps]).mean()
@@ -287,15 +279,16 @@ def train_ebm(config: str | Path | None = None, resume: str | Path | None = None
             if cfg.train.energy_anchor_weight > 0:
                 anchor = (model.energy(feat, tgt_t[idx]) ** 2).mean()
                 loss = loss + cfg.train.energy_anchor_weight * anchor
+            risky = risky_t[idx]
             if cfg.train.density_weight > 0:
                 den = density_loss(model, obs_t[idx], feat, steps[-1], log_alpha.exp(), k,
                                    low_t, high_t, cfg.train.density_sigma_max, gen,
-                                   risky_t[idx] if cfg.train.risk_steps > 0 else None)
+                                   risky if cfg.train.risk_steps > 0 else None)
                 loss = loss + cfg.train.density_weight * den
                 sums["density"] += den.item() * len(idx)
-            if cfg.train.crash_action_weight > 0 and bool(risky_t[idx].any()):
-                r = idx[risky_t[idx]]
-                crash = crash_action_loss(model, feat[risky_t[idx]], tgt_t[r], exec_t[r])
+            if cfg.train.crash_action_weight > 0 and bool(risky.any()):
+                r = idx[risky]
+                crash = crash_action_loss(model, feat[risky], tgt_t[r], exec_t[r])
                 loss = loss + cfg.train.crash_action_weight * crash
                 sums["crash"] += crash.item() * len(r)  # logged per sample of the epoch
             if cfg.train.infonce_weight > 0:
@@ -304,8 +297,7 @@ def train_ebm(config: str | Path | None = None, resume: str | Path | None = None
                 sums["nce"] += nce.item() * len(idx)
             if cfg.train.lr_schedule == "cosine":
                 for group in opt.param_groups:
-                    group["lr"] = cfg.train.learning_rate * (
-                        0.05 + 0.95 * 0.5 * (1 + math.cos(math.pi * frac)))
+                    group["lr"] = cfg.train.learning_rate * cosine(frac, 0.05)
             opt.zero_grad()
             loss.backward()
             torch.nn.utils.clip_grad_norm_([*model.parameters(), log_alpha], 10.0)
