@@ -356,24 +356,36 @@ def test_bad_inputs_are_clear_errors(tmp_path: Path, smoke_run: tuple[Path, Path
 
 def test_rl_behaviour_cloning_init_uses_the_demonstrations(smoke_run: tuple[Path, Path, dict],
                                                            tmp_path: Path) -> None:
-    """train local with bc_init: the actor is cloned from the ebm run's dataset before PPO, and
-    the cloned policy is evaluated at step 0."""
+    """train local with bc_init: the actor is cloned from the ebm run's datasets (expert and
+    DAgger rounds together) before PPO, the cloned policy is evaluated at step 0, and during the
+    critic warm-up only the value network learns."""
     import json
+
+    from stable_baselines3 import PPO
 
     from nav_policy.paths import config_path
     from nav_policy.training.local_rl import train_local
 
     run_dir, _, _ = smoke_run
-    data = load_dataset(run_dir / "dataset.npz")
-    run = train_local(config_path("train_local_bc.yaml"), runs_root=tmp_path, overrides={
-        "total_steps": 256, "n_envs": 1, "vec_env": "dummy", "checkpoint_every_steps": 256,
-        "ppo": {"n_steps": 256, "batch_size": 64, "n_epochs": 1},
-        "bc_init": {"dataset": str(run_dir / "dataset.npz"), "epochs": 3},
-        "eval": {"episodes_per_tier": 1, "every_steps": 100_000, "tiers": ["easy"]}})
-    meta = json.loads((run / "meta.json").read_text())
-    assert meta["bc_init"]["samples"] == len(data["act"])
-    assert meta["bc_init"]["final_mse"] < 0.8 * meta["bc_init"]["initial_mse"]
-    assert (run / "eval.csv").read_text().splitlines()[1].startswith("0,easy,")
+    files = [str(run_dir / "dataset.npz"), str(run_dir / "dataset_dagger1.npz")]
+    samples = sum(len(load_dataset(f)["act"]) for f in files)
+    common = {"total_steps": 256, "n_envs": 1, "vec_env": "dummy", "checkpoint_every_steps": 256,
+              "ppo": {"n_steps": 128, "batch_size": 64, "n_epochs": 1},
+              "eval": {"episodes_per_tier": 1, "every_steps": 100_000, "tiers": ["easy"]}}
+    logs_std = {}
+    for warmup in (1_000, 0):  # 1,000: frozen through both updates
+        run = train_local(config_path("train_local_bc.yaml"), runs_root=tmp_path, overrides={
+            **common, "bc_init": {"dataset": files, "epochs": 3, "log_std": -1.5,
+                                  "critic_warmup_steps": warmup}})
+        meta = json.loads((run / "meta.json").read_text())
+        assert meta["bc_init"]["samples"] == samples and meta["bc_init"]["dataset"] == files
+        assert meta["bc_init"]["final_mse"] < 0.8 * meta["bc_init"]["initial_mse"]
+        assert (run / "eval.csv").read_text().splitlines()[1].startswith("0,easy,")
+        model = PPO.load(run / "checkpoints" / "step_256.zip", device="cpu")
+        logs_std[warmup] = model.policy.log_std.detach().numpy()
+    # two PPO updates: the actor's log std moved without the warm-up, not with it
+    assert np.all(logs_std[1_000] == np.float32(-1.5))
+    assert np.abs(logs_std[0] + 1.5).max() > 1e-6
     with pytest.raises(ConfigError, match="bc_init needs algo ppo"):
         train_local(config_path("train_local_bc.yaml"), runs_root=tmp_path,
                     overrides={"algo": "sac"})

@@ -20,6 +20,11 @@ def _eval_rows(run: Path, step: int) -> list[dict[str, str]]:
         return [r for r in csv.DictReader(f) if int(r["step"]) == step]
 
 
+def _files(names: str | list[str]) -> str:
+    """`a` or `a`, `b`: the dataset file(s) a stage cloned (one name in older runs)."""
+    return ", ".join(f"`{n}`" for n in ([names] if isinstance(names, str) else names))
+
+
 def _command(argv: str) -> str:
     """The recorded command with the interpreter/venv path reduced to the program name."""
     if not argv or argv == "?":
@@ -67,7 +72,7 @@ def write_model_card(out: Path, run: Path, report: dict[str, Any]) -> Path:
                   *([f"- note: {m['note']}"] if m.get("note") else []),
                   *([f"- initialised from `{m['init_from']}`"] if m.get("init_from") else []),
                   *([f"- actor first cloned from the expert demonstrations "
-                     f"`{m['bc_init']['dataset']}` ({m['bc_init']['samples']:,} samples, "
+                     f"{_files(m['bc_init']['dataset'])} ({m['bc_init']['samples']:,} samples, "
                      f"{m['bc_init']['epochs']} epochs, action MSE {m['bc_init'].get('initial_mse', '?')}"
                      f" -> {m['bc_init']['final_mse']}); eval.csv step 0 = the cloned policy"]
                     if m.get("bc_init") else []),

@@ -57,12 +57,18 @@ class BCInitConfig(BaseModel):
     ebm`, collected with DART noise): PPO then starts from a policy that already drives."""
 
     model_config = ConfigDict(extra="forbid")
-    dataset: str = Field(description="dataset.npz of expert demonstrations (obs, act)")
+    dataset: str | list[str] = Field(
+        description="dataset.npz of expert demonstrations (obs, act), or a list of them (an ebm "
+        "run's dataset.npz and its dataset_dagger*.npz rounds), concatenated")
     epochs: int = Field(default=20, gt=0)
     batch_size: int = Field(default=512, gt=0)
     learning_rate: float = Field(default=1e-3, gt=0)
     log_std: float = Field(default=-1.5, description="policy log std after cloning "
                            "(exploration of the fine-tune, normalised action units)")
+    critic_warmup_steps: int = Field(
+        default=0, ge=0, description="PPO steps at the start with the cloned actor frozen (mean "
+        "and log std): only the value network learns, so the first policy updates use advantages "
+        "from a critic that has seen the cloned policy instead of a random one")
 
 
 class TrainLocalConfig(BaseModel):

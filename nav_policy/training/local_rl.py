@@ -70,6 +70,7 @@ def _callback_cls():  # type: ignore[no-untyped-def]
             self.bar = tqdm(total=cfg.total_steps, initial=start_step, unit="step",
                             dynamic_ncols=True, file=sys.stderr, desc="train local")
             self.recent: list[float] = []
+            self.actor_frozen = False
             self.stage_start = -1
             self.next_ckpt = (start_step // cfg.checkpoint_every_steps + 1) * cfg.checkpoint_every_steps
             self.next_eval = (start_step // cfg.eval.every_steps + 1) * cfg.eval.every_steps
@@ -92,6 +93,21 @@ def _callback_cls():  # type: ignore[no-untyped-def]
             self._apply_curriculum()
             if self.cfg.bc_init is not None and self.num_timesteps == 0:
                 self._evaluate()  # the cloned policy, before any PPO update (step 0)
+            self._freeze_actor(self.num_timesteps < self._warmup_steps())
+
+        def _warmup_steps(self) -> int:
+            return self.cfg.bc_init.critic_warmup_steps if self.cfg.bc_init is not None else 0
+
+        def _freeze_actor(self, frozen: bool) -> None:
+            """Critic warm-up: the actor's parameters take no gradient (Adam skips them)."""
+            policy = self.model.policy
+            for p in [*policy.mlp_extractor.policy_net.parameters(),
+                      *policy.action_net.parameters(), policy.log_std]:
+                p.requires_grad_(not frozen)
+            self.actor_frozen = frozen
+            if frozen:
+                tqdm.write(f"critic warm-up: actor frozen until step {self._warmup_steps()}",
+                           file=sys.stderr)
 
         def _on_step(self) -> bool:
             for info in self.locals.get("infos", []):
@@ -103,6 +119,9 @@ def _callback_cls():  # type: ignore[no-untyped-def]
             if self.n_calls % 50 == 0 and self.recent:
                 self.bar.set_postfix(success=f"{np.mean(self.recent):.2f}")
             self._apply_curriculum()
+            if self.actor_frozen and self.num_timesteps >= self._warmup_steps():
+                self._freeze_actor(False)
+                tqdm.write(f"critic warm-up done at step {self.num_timesteps}", file=sys.stderr)
             if self.num_timesteps >= self.next_ckpt:
                 self._checkpoint()
                 self.next_ckpt += self.cfg.checkpoint_every_steps
@@ -198,11 +217,17 @@ def behaviour_clone(model: Any, venv: Any, cfg: TrainLocalConfig, run: Path) -> 
 
     bc = cfg.bc_init
     assert bc is not None
-    data = load_dataset(bc.dataset)
-    obs, act = data["obs"].astype(np.float64), data["act"].astype(np.float32)
-    if obs.shape[1] != venv.observation_space.shape[0]:
-        raise ConfigError(f"bc_init.dataset {bc.dataset}: observations of width {obs.shape[1]}, "
-                          f"the env gives {venv.observation_space.shape[0]}")
+    files = [bc.dataset] if isinstance(bc.dataset, str) else list(bc.dataset)
+    obs_parts, act_parts = [], []
+    for file in files:
+        data = load_dataset(file)
+        if data["obs"].shape[1] != venv.observation_space.shape[0]:
+            raise ConfigError(f"bc_init.dataset {file}: observations of width "
+                              f"{data['obs'].shape[1]}, the env gives "
+                              f"{venv.observation_space.shape[0]}")
+        obs_parts.append(data["obs"].astype(np.float64))
+        act_parts.append(data["act"].astype(np.float32))
+    obs, act = np.concatenate(obs_parts), np.concatenate(act_parts)
     venv.obs_rms.mean, venv.obs_rms.var = obs.mean(0), obs.var(0)
     venv.obs_rms.count = float(len(obs))
     x = torch.as_tensor(venv.normalize_obs(obs).astype(np.float32))
@@ -238,7 +263,7 @@ def behaviour_clone(model: Any, venv: Any, cfg: TrainLocalConfig, run: Path) -> 
     with torch.no_grad():
         policy.log_std.fill_(bc.log_std)
     final = mse_all()
-    write_meta(run, bc_init={"dataset": bc.dataset, "samples": n, "epochs": bc.epochs,
+    write_meta(run, bc_init={"dataset": files, "samples": n, "epochs": bc.epochs,
                              "initial_mse": round(initial, 5), "final_mse": round(final, 5)})
     return {"initial_mse": initial, "mse": final, "samples": float(n)}
 
