@@ -136,3 +136,62 @@ def test_train_rejects_bad_config(tmp_path: Path) -> None:
     bad.write_text("curriculum: [{start_step: 0, tiers: {lunar: 1.0}}]\n")
     with pytest.raises(ConfigError, match="unknown tier 'lunar'"):
         load_config(bad)
+
+
+def test_proximity_features_train_export_and_serve(tmp_path: Path) -> None:
+    """policy_features: proximity: the fixed features are inside the network, the export holds
+    them (parity against the SB3 policy on the raw codec vector), the runtime serves the file,
+    and the features are what the docstring says."""
+    import torch
+    from stable_baselines3 import PPO
+
+    from nav_policy.export.onnx_export import export_run
+    from nav_policy.paths import config_path
+    from nav_policy.training.local_rl import train_local
+
+    run = train_local(config_path("train_local.yaml"), runs_root=tmp_path, overrides={
+        "total_steps": 512, "n_envs": 1, "vec_env": "dummy", "checkpoint_every_steps": 512,
+        "policy_features": "proximity", "proximity_scale": 0.25,
+        "ppo": {"n_steps": 512, "batch_size": 128, "n_epochs": 1}})
+    report = export_run(run, tmp_path / "p.onnx", checkpoint="last", parity_samples=1000)
+    assert report["parity_max_abs_diff"] <= 1e-5
+    model = PPO.load(run / "checkpoints" / "step_512.zip", device="cpu")
+    ext = model.policy.features_extractor
+    spec = PolicyRuntime(tmp_path / "p.onnx").meta.obs_spec
+    obs = np.concatenate([np.full(spec.sectors, spec.range_max), [5.0, 1, 0, 0, 0, 0, 0]])
+    obs[0] = spec.range_min + 0.25  # one sector a scale away from range_min
+    with torch.no_grad():
+        f = ext(torch.as_tensor(obs[None], dtype=torch.float32)).numpy()[0]
+    assert f.shape == (spec.size + spec.sectors,)
+    assert np.all(np.abs(f[:spec.size]) <= 1.0 + 1e-6)
+    np.testing.assert_allclose(f[spec.size], np.exp(-1.0), rtol=1e-5)
+    np.testing.assert_allclose(f[spec.size + 1], np.exp(-(spec.range_max - spec.range_min) / 0.25),
+                               rtol=1e-4)
+    # the served graph answers on the raw vector and differs from a scan with no close sector
+    rt = PolicyRuntime(tmp_path / "p.onnx")
+    far = obs.copy()
+    far[0] = spec.range_max
+    near_cmd, far_cmd = rt.act(obs.astype(np.float32)), rt.act(far.astype(np.float32))
+    assert np.all(np.isfinite(near_cmd)) and not np.allclose(near_cmd, far_cmd)
+    with pytest.raises(ConfigError, match="policy_features"):
+        train_local(config_path("train_local.yaml"), runs_root=tmp_path,
+                    overrides={"policy_features": "proximity", "algo": "sac"})
+
+
+def test_curriculum_reaches_the_envs_behind_their_wrappers(tmp_path: Path) -> None:
+    """The tiers the curriculum sets are the tiers the training episodes are drawn from, in
+    SubprocVecEnv workers behind Monitor and gymnasium's wrappers (a VecEnv.set_attr there only
+    sets an attribute on the outermost wrapper: every episode stayed on the default tier)."""
+    import json
+
+    from nav_policy.paths import config_path
+    from nav_policy.training.local_rl import train_local
+
+    run = train_local(config_path("train_local.yaml"), runs_root=tmp_path, overrides={
+        "total_steps": 1024, "n_envs": 2, "vec_env": "subproc", "checkpoint_every_steps": 1024,
+        "curriculum": [{"start_step": 0, "tiers": {"hard": 1.0}},
+                       {"start_step": 512, "tiers": {"dynamic": 1.0}}],
+        "ppo": {"n_steps": 256, "batch_size": 128, "n_epochs": 1},
+        "eval": {"episodes_per_tier": 1, "every_steps": 100_000, "tiers": ["easy"]}})
+    counts = json.loads((run / "meta.json").read_text())["episodes_by_tier"]
+    assert set(counts) == {"hard", "dynamic"}, counts

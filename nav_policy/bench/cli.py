@@ -86,6 +86,7 @@ def bench_command(cfg: Any, args: argparse.Namespace) -> str:
     parts += [a for p in cfg.planners if p.model for a in ("--model", f"{p.name}={p.model}")]
     parts += ["--ray", cfg.ray] if cfg.ray else ["--workers", str(cfg.workers)]
     parts += ["--global-path"] if cfg.global_path else []
+    parts += ["--safety-layer"] if cfg.safety_layer else []
     return shlex.join(parts)
 
 
@@ -162,7 +163,7 @@ def bench_config(args: argparse.Namespace) -> Any:
         world_scenarios(worlds, 1, args.seed, load_robot_spec().radius)  # readable, feasible
     return BenchConfig(planners=specs, tiers=tuple(tiers), episodes=args.episodes,
                        seed=args.seed, global_path=args.global_path, workers=workers,
-                       ray=args.ray, worlds=worlds)
+                       ray=args.ray, worlds=worlds, safety_layer=args.safety_layer)
 
 
 def _bench_args(cfg: Any, out_dir: Path, command: str, v_ref: float) -> dict[str, Any]:
@@ -172,7 +173,8 @@ def _bench_args(cfg: Any, out_dir: Path, command: str, v_ref: float) -> dict[str
             "seed": cfg.seed,
             "models": {p.name: p.model for p in cfg.planners if p.model},
             "workers": None if cfg.ray else cfg.workers, "ray": cfg.ray,
-            "global_path": cfg.global_path, "barn_v_ref": v_ref, "goal_tolerance": 0.25,
+            "global_path": cfg.global_path, "safety_layer": cfg.safety_layer,
+            "barn_v_ref": v_ref, "goal_tolerance": 0.25,
             "max_steps": LOCAL_NAV_MAX_STEPS, "control_hz": 10.0, "out_dir": str(out_dir),
             "command": command}
 
@@ -299,6 +301,9 @@ def _add_bench(sub: Any) -> None:
                    help="run episodes on Ray: a cluster address, 'auto', or 'local'")
     p.add_argument("--global-path", action="store_true",
                    help="give planners the A* path to the goal (default: goal only)")
+    p.add_argument("--safety-layer", action="store_true",
+                   help="send every planner's command through the local planner node's safety "
+                        "layer (default zones), as a robot running the node executes it")
     p.add_argument("--json", metavar="FILE|-", help="write the results as JSON ('-' = stdout)")
     p.add_argument("--out", metavar="DIR", help="report folder (default out/bench/<timestamp>)")
     p.add_argument("--no-plots", action="store_true", help="skip the PNG plots")

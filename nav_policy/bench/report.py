@@ -157,7 +157,9 @@ def report_text(summaries: Mapping[str, Mapping[str, Any]], payload: Mapping[str
     ref = payload.get("reference")
     ratio_map = payload.get("ratios") if len(summaries) > 1 else None
     return (markdown_table(summaries, ratio_map, ref) + "\n\n" + tier_table(summaries)
-            + f"\n\nBARN v_ref = {payload.get('barn_v_ref')} m/s (robot v_max)\n")
+            + f"\n\nBARN v_ref = {payload.get('barn_v_ref')} m/s (robot v_max)\n"
+            + ("Every command went through the node's safety layer (--safety-layer).\n"
+               if payload.get("safety_layer") else ""))
 
 
 # ---- files --------------------------------------------------------------------------------------

@@ -9,6 +9,8 @@ which episode. Only `planner.compute` is timed.
 
 from __future__ import annotations
 
+import math
+
 import multiprocessing as mp
 import os
 import sys
@@ -50,6 +52,8 @@ class EpisodeTask:
     scenario: Scenario
     global_path: bool = False
     factory: PlannerFactory | None = None
+    safety_layer: bool = False
+    trace: bool = False  # keep per-step (v, w, clearance, bearing) in EpisodeResult.trace
 
 
 @dataclass
@@ -63,6 +67,10 @@ class EpisodeResult:
     poses: np.ndarray  # (N, 3) x, y, yaw per control step, start included
     compute_us: np.ndarray  # (steps,) planner.compute time per step
     reference_path: np.ndarray  # (K, 2) shortest path (A*, string-pulled)
+    # (steps, 4) when the task asked for it: executed v (m/s), w (rad/s), then the clearance
+    # (closest lidar return minus the radius, m) and that return's bearing (rad, robot frame)
+    # in the frame the command was computed on
+    trace: np.ndarray | None = None
 
     def row(self) -> dict[str, Any]:
         """Flat per-episode record (CSV row, JSON per_episode entry)."""
@@ -83,6 +91,7 @@ class BenchConfig:
     workers: int = 1
     ray: str | None = None
     worlds: tuple[str, ...] = ()  # world files, run in addition to the tiers
+    safety_layer: bool = False  # every command through the node's SafetyLayer (as served)
 
 
 # ---- planners ---------------------------------------------------------------------------------
@@ -174,15 +183,54 @@ def run_episode(task: EpisodeTask) -> EpisodeResult:
     times_ns: list[int] = []
     done = False
     info: dict[str, Any] = {}
+    safety = served_safety_layer(robot) if task.safety_layer else None
+    trace: list[tuple[float, float, float, float]] = []
     while not done:
         frame = base.sensors(path=path)
         t0 = time.perf_counter_ns()
         v, w = planner.compute(frame)
         times_ns.append(time.perf_counter_ns() - t0)
+        if safety is not None:
+            v, w = safety(frame, v, w, base.sim.dt)
+        if task.trace:
+            trace.append((v, w, *_closest_return(frame, robot.radius)))
         _, _, terminated, truncated, info = env.step(encode_action(v, w, base.action_spec))
         done = terminated or truncated
-    return _result(task, world, maps.path, np.asarray(base.trajectory, dtype=np.float64),
-                   base.sim.dt, info, np.asarray(times_ns, dtype=np.float64) / 1e3, robot)
+    result = _result(task, world, maps.path, np.asarray(base.trajectory, dtype=np.float64),
+                     base.sim.dt, info, np.asarray(times_ns, dtype=np.float64) / 1e3, robot)
+    if task.trace:
+        result.trace = np.asarray(trace, dtype=np.float64).reshape(-1, 4)
+    return result
+
+
+def _closest_return(frame: Any, radius: float) -> tuple[float, float]:
+    """(clearance m, bearing rad) of the frame's closest finite return; (inf, nan) if none."""
+    r = np.asarray(frame.ranges, dtype=np.float64)
+    finite = np.isfinite(r)
+    if not finite.any():
+        return math.inf, math.nan
+    k = int(np.argmin(np.where(finite, r, np.inf)))
+    return float(r[k]) - radius, float(frame.angle_min + k * frame.angle_increment)
+
+
+def served_safety_layer(robot: RobotSpec) -> Any:
+    """(frame, v, w, dt) -> (v, w) through the local planner node's SafetyLayer with the node's
+    default zones (config/nav_policy.yaml: stop 0.10 m, slow 0.25 m, 0.05 m lateral margin) and
+    the robot's limits: what a robot running the node would execute. Not timed as compute."""
+    from nav_policy.ros.safety import SafetyConfig, SafetyLayer, ScanGeometry
+
+    layer = SafetyLayer(SafetyConfig(radius=robot.radius, max_vel_x=robot.v_max,
+                                     max_vel_theta=robot.w_max, acc_lim_x=robot.acc_v,
+                                     acc_lim_theta=robot.acc_w))
+    geometry = ScanGeometry()
+
+    def apply(frame: Any, v: float, w: float, dt: float) -> tuple[float, float]:
+        points = geometry.points(frame.ranges, frame.angle_min, frame.angle_increment,
+                                 frame.range_min, frame.range_max)
+        out = layer.filter(v, w, points, dt)
+        return out.v, out.w
+
+    return apply
 
 
 def _result(task: EpisodeTask, world: World, ref_path: np.ndarray, traj: np.ndarray, dt: float,
@@ -318,7 +366,8 @@ def make_tasks(cfg: BenchConfig, factory: PlannerFactory | None = None) -> list[
     scs = scenarios(cfg.tiers, cfg.episodes, cfg.seed) if cfg.tiers else []
     if cfg.worlds:
         scs += world_scenarios(cfg.worlds, cfg.episodes, cfg.seed, load_robot_spec().radius)
-    return [EpisodeTask(spec, sc, cfg.global_path, factory) for spec in cfg.planners for sc in scs]
+    return [EpisodeTask(spec, sc, cfg.global_path, factory, cfg.safety_layer)
+            for spec in cfg.planners for sc in scs]
 
 
 def run_benchmark(cfg: BenchConfig, factory: PlannerFactory | None = None,

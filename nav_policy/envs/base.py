@@ -52,16 +52,7 @@ class BaseNavEnv(gym.Env[np.ndarray, np.ndarray]):
         render_size: int = 400,
     ) -> None:
         self.robot = robot or load_robot_spec()
-        tiers = [tier] if isinstance(tier, str) else list(tier)
-        for t in tiers:
-            if t not in TIERS:
-                raise WorldError(f"unknown tier {t!r}; expected one of {', '.join(TIERS)}")
-        if tier_weights is not None and len(tier_weights) != len(tiers):
-            raise ConfigError("tier_weights must have one weight per tier")
-        w = np.asarray(tier_weights if tier_weights is not None else np.ones(len(tiers)), float)
-        if np.any(w < 0) or w.sum() <= 0:
-            raise ConfigError("tier_weights must be non-negative with a positive sum")
-        self.tiers, self.tier_p = tiers, w / w.sum()
+        self.set_tiers(tier, tier_weights)
         self.fixed_world = load_world(world) if isinstance(world, (str, Path)) else world
         self._fixed_maps: WorldMaps | None = None
         if render_mode is not None and render_mode not in self.metadata["render_modes"]:
@@ -90,6 +81,22 @@ class BaseNavEnv(gym.Env[np.ndarray, np.ndarray]):
         self._background: np.ndarray | None = None
 
     # ---- world ----------------------------------------------------------------------------
+    def set_tiers(self, tier: str | Sequence[str],
+                  tier_weights: Sequence[float] | None = None) -> None:
+        """The tiers new episodes draw from, with their weights (the training curriculum calls
+        this through VecEnv.env_method, which reaches this env through its wrappers; a plain
+        VecEnv.set_attr would set an attribute on the outermost wrapper and change nothing)."""
+        tiers = [tier] if isinstance(tier, str) else list(tier)
+        for t in tiers:
+            if t not in TIERS:
+                raise WorldError(f"unknown tier {t!r}; expected one of {', '.join(TIERS)}")
+        if tier_weights is not None and len(tier_weights) != len(tiers):
+            raise ConfigError("tier_weights must have one weight per tier")
+        w = np.asarray(tier_weights if tier_weights is not None else np.ones(len(tiers)), float)
+        if np.any(w < 0) or w.sum() <= 0:
+            raise ConfigError("tier_weights must be non-negative with a positive sum")
+        self.tiers, self.tier_p = tiers, w / w.sum()
+
     def _choose_world(self, options: dict[str, Any]) -> tuple[World, WorldMaps]:
         r = self.robot.radius
         if "world" in options:

@@ -40,7 +40,8 @@ def _torch_module(model: Any, obs_mean: np.ndarray, obs_var: np.ndarray, clip_ob
 
         def forward(self, obs: torch.Tensor) -> torch.Tensor:
             x = torch.clamp((obs - self.mean) / self.std, -clip_obs, clip_obs)
-            if self.extractor is not None:
+            if self.extractor is not None:  # PPO: its features extractor (flatten, or fixed
+                x = policy.extract_features(x, policy.pi_features_extractor)  # features)
                 a = self.action_net(self.extractor(x))
             else:  # SAC: deterministic action is tanh(mu)
                 latent = self.sac_actor.latent_pi(x)
@@ -101,8 +102,12 @@ def export_run(run_dir: str | Path, out: str | Path, checkpoint: str = "best",
     from nav_policy.envs.registration import codec_specs
 
     spec, action_spec = codec_specs(cfg.env)
-    module = _torch_module(model, norm.obs_rms.mean, norm.obs_rms.var, norm.clip_obs,
-                           norm.epsilon, action_spec)
+    if norm.norm_obs:
+        module = _torch_module(model, norm.obs_rms.mean, norm.obs_rms.var, norm.clip_obs,
+                               norm.epsilon, action_spec)
+    else:  # the network scales its own input (policy_features: proximity)
+        module = _torch_module(model, np.zeros(spec.size), np.ones(spec.size), np.inf, 0.0,
+                               action_spec)
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = out.with_suffix(".tmp.onnx")

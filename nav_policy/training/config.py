@@ -88,6 +88,12 @@ class TrainLocalConfig(BaseModel):
         "weights and normalisation start this run: staged training, e.g. a fine-tune with a "
         "stricter reward; the hyperparameters of this config apply")
     bc_init: BCInitConfig | None = None
+    policy_features: Literal["raw", "proximity"] = Field(
+        default="raw", description="raw: the VecNormalize-standardised observation; proximity: "
+        "fixed bounds scaling plus exp(-(r - range_min) / proximity_scale) per lidar sector "
+        "(nav_policy/training/features.py), inside the network and so inside the exported graph")
+    proximity_scale: float = Field(default=0.25, gt=0.0, description="metres, policy_features: "
+                                   "proximity")
     env: dict[str, Any] = {}
     curriculum: list[CurriculumStage] = [CurriculumStage(start_step=0, tiers={"medium": 1.0})]
     ppo: PPOConfig = PPOConfig()
@@ -106,6 +112,9 @@ class TrainLocalConfig(BaseModel):
                     raise ValueError(f"unknown tier {tier!r} in curriculum")
                 if w < 0:
                     raise ValueError("curriculum weights must be >= 0")
+        if self.policy_features != "raw" and (self.init_from or self.algo != "ppo"):
+            raise ValueError("policy_features applies to a new ppo network (with init_from the "
+                             "checkpoint's network is kept)")
         if self.bc_init is not None and (self.init_from or self.algo != "ppo"):
             raise ValueError("bc_init needs algo ppo and no init_from")
         for key in ("tier", "tier_weights", "render_mode"):

@@ -71,6 +71,8 @@ def _callback_cls():  # type: ignore[no-untyped-def]
                             dynamic_ncols=True, file=sys.stderr, desc="train local")
             self.recent: list[float] = []
             self.actor_frozen = False
+            # finished training episodes per tier (what the curriculum really produced)
+            self.tier_counts: dict[str, int] = dict(read_meta(run).get("episodes_by_tier", {}))
             self.stage_start = -1
             self.next_ckpt = (start_step // cfg.checkpoint_every_steps + 1) * cfg.checkpoint_every_steps
             self.next_eval = (start_step // cfg.eval.every_steps + 1) * cfg.eval.every_steps
@@ -84,8 +86,7 @@ def _callback_cls():  # type: ignore[no-untyped-def]
             if stage.start_step != self.stage_start:
                 tiers = list(stage.tiers)
                 w = np.array([stage.tiers[t] for t in tiers], dtype=float)
-                self.training_env.set_attr("tiers", tiers)
-                self.training_env.set_attr("tier_p", w / w.sum())
+                self.training_env.env_method("set_tiers", tiers, list(w / w.sum()))
                 self.stage_start = stage.start_step
                 tqdm.write(f"curriculum @ {self.num_timesteps}: {stage.tiers}", file=sys.stderr)
 
@@ -113,6 +114,8 @@ def _callback_cls():  # type: ignore[no-untyped-def]
             for info in self.locals.get("infos", []):
                 if "episode" in info:
                     self.recent.append(float(info.get("is_success", False)))
+                    tier = str(info.get("tier"))
+                    self.tier_counts[tier] = self.tier_counts.get(tier, 0) + 1
             self.recent = self.recent[-200:]
             n = self.training_env.num_envs
             self.bar.update(n)
@@ -135,7 +138,7 @@ def _callback_cls():  # type: ignore[no-untyped-def]
             step = self.num_timesteps
             self.model.save(ck / f"step_{step}.zip")
             self.model.get_vec_normalize_env().save(str(ck / f"step_{step}_vecnormalize.pkl"))
-            write_meta(self.run, trained_steps=step)
+            write_meta(self.run, trained_steps=step, episodes_by_tier=self.tier_counts)
 
         def _evaluate(self) -> None:
             norm = self.model.get_vec_normalize_env()
@@ -228,8 +231,9 @@ def behaviour_clone(model: Any, venv: Any, cfg: TrainLocalConfig, run: Path) -> 
         obs_parts.append(data["obs"].astype(np.float64))
         act_parts.append(data["act"].astype(np.float32))
     obs, act = np.concatenate(obs_parts), np.concatenate(act_parts)
-    venv.obs_rms.mean, venv.obs_rms.var = obs.mean(0), obs.var(0)
-    venv.obs_rms.count = float(len(obs))
+    if venv.norm_obs:  # else the network scales its own input (policy_features)
+        venv.obs_rms.mean, venv.obs_rms.var = obs.mean(0), obs.var(0)
+        venv.obs_rms.count = float(len(obs))
     x = torch.as_tensor(venv.normalize_obs(obs).astype(np.float32))
     y = torch.as_tensor(act)
     policy = model.policy
@@ -294,7 +298,9 @@ def train_local(config: str | Path | None = None, resume: str | Path | None = No
         meta, ckpt = read_meta(run), None
     torch.set_num_threads(1)
     env_kwargs = dict(cfg.env)
-    fns = [_make_env(env_kwargs, r, cfg.seed) for r in range(cfg.n_envs)]
+    first = cfg.stage_at(ckpt[2] if ckpt else 0)  # the first episodes come from the curriculum too
+    tiered = {**env_kwargs, "tier": list(first.tiers), "tier_weights": list(first.tiers.values())}
+    fns = [_make_env(tiered, r, cfg.seed) for r in range(cfg.n_envs)]
     venv = SubprocVecEnv(fns) if cfg.vec_env == "subproc" and cfg.n_envs > 1 else DummyVecEnv(fns)
     start_step = 0
     act = {"tanh": torch.nn.Tanh, "relu": torch.nn.ReLU, "elu": torch.nn.ELU}[cfg.activation]
@@ -307,9 +313,16 @@ def train_local(config: str | Path | None = None, resume: str | Path | None = No
     elif cfg.init_from:
         model, venv = _init_from(cfg, venv, run)
     else:
-        venv = VecNormalize(venv, norm_obs=True, norm_reward=True, clip_obs=10.0,
-                            gamma=cfg.ppo.gamma)
+        venv = VecNormalize(venv, norm_obs=cfg.policy_features == "raw", norm_reward=True,
+                            clip_obs=10.0, gamma=cfg.ppo.gamma)
         policy_kwargs = {"net_arch": list(cfg.net_arch), "activation_fn": act}
+        if cfg.policy_features == "proximity":
+            from nav_policy.envs.registration import codec_specs
+            from nav_policy.training.features import proximity_extractor_class
+
+            policy_kwargs["features_extractor_class"] = proximity_extractor_class()
+            policy_kwargs["features_extractor_kwargs"] = {
+                "sectors": codec_specs(env_kwargs)[0].sectors, "scale": cfg.proximity_scale}
         if cfg.algo == "ppo":
             policy_kwargs["net_arch"] = {"pi": list(cfg.net_arch), "vf": list(cfg.net_arch)}
             model = PPO("MlpPolicy", venv, seed=cfg.seed, device="cpu", verbose=0,
