@@ -217,3 +217,44 @@ def test_bench_json_stdout_and_report_files(tmp_path: Path) -> None:
                  "trajectories/easy_000.png"):
         assert (out / name).is_file(), name
     assert (out / "episodes.csv").read_text().splitlines()[0].startswith("planner,tier,index")
+
+
+def test_traced_collisions_and_the_served_safety_layer() -> None:
+    """A goal seeker without obstacle avoidance crashes in hard worlds: its trace shows the
+    approach (clearance falling to the impact step, at its speed); behind the node's safety
+    layer (--safety-layer) the same planner in the same worlds does not crash."""
+    from nav_policy.bench.collisions import approach, kind, summarize
+
+    cfg = BenchConfig(planners=(PlannerSpec("seek"),), tiers=("hard",), episodes=6, seed=0)
+    tasks = make_tasks(cfg, seek_factory)
+    plain = run_tasks([t.__class__(t.planner, t.scenario, factory=t.factory, trace=True)
+                       for t in tasks], progress=False)
+    crashes = [r for r in plain if r.metrics["collision"]]
+    assert crashes, "the goal seeker should hit something in 6 hard worlds"
+    for r in crashes:
+        assert r.trace is not None and r.trace.shape == (len(r.compute_us), 4)
+        a = approach(r.trace, 10)
+        assert a["clearance_before"] > a["clearance_at_impact_step"] and a["closing_m_per_step"] > 0
+        assert a["clearance_at_impact_step"] < 0.1 and kind(a["bearing_deg"]) in (
+            "head-on", "oblique", "side/behind")
+    rows = [{"outcome": "collision" if r.metrics["collision"] else "success" if
+             r.metrics["success"] else "timeout", "min_clearance": float(r.trace[:, 2].min()),
+             **({"approach": approach(r.trace, 10)} if r.metrics["collision"] else {})}
+            for r in plain]
+    s = summarize(rows, 0.5)
+    assert s["collisions"] == len(crashes) and math.isclose(sum(s["kinds"].values()), 1.0)
+    served = run_tasks([t.__class__(t.planner, t.scenario, factory=t.factory, safety_layer=True)
+                        for t in tasks], progress=False)
+    assert sum(r.metrics["collision"] for r in served) < len(crashes)
+
+
+def test_collisions_command_runs_and_refuses_bad_arguments(tmp_path: Path) -> None:
+    from nav_policy.bench.collisions import main as collisions_main
+
+    out = tmp_path / "c.json"
+    assert collisions_main(["--planner", "dwa", "--tier", "easy", "--episodes", "1",
+                            "--no-progress", "--json", str(out)]) == 0
+    r = json.loads(out.read_text())
+    assert r["summary"]["easy"]["episodes"] == 1 and r["planner"] == "dwa"
+    assert collisions_main(["--planner", "teleport", "--no-progress"]) == 2
+    assert collisions_main(["--planner", "dwa", "--last", "1", "--no-progress"]) == 2
