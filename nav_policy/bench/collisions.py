@@ -15,7 +15,6 @@ layer (as `nav-policy bench --safety-layer`).
 from __future__ import annotations
 
 import argparse
-import json
 import math
 import sys
 from typing import Any

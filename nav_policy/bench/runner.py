@@ -10,7 +10,6 @@ which episode. Only `planner.compute` is timed.
 from __future__ import annotations
 
 import math
-
 import multiprocessing as mp
 import os
 import sys
