@@ -195,3 +195,20 @@ def test_curriculum_reaches_the_envs_behind_their_wrappers(tmp_path: Path) -> No
         "eval": {"episodes_per_tier": 1, "every_steps": 100_000, "tiers": ["easy"]}})
     counts = json.loads((run / "meta.json").read_text())["episodes_by_tier"]
     assert set(counts) == {"hard", "dynamic"}, counts
+
+
+def test_sac_trains_and_exports(tmp_path: Path) -> None:
+    """algo: sac runs end to end (the trainer's PPO-only parts stay out of its way) and its
+    deterministic actor exports with parity."""
+    from nav_policy.export.onnx_export import export_run
+    from nav_policy.paths import config_path
+    from nav_policy.training.local_rl import train_local
+
+    run = train_local(config_path("train_local.yaml"), runs_root=tmp_path, overrides={
+        "algo": "sac", "total_steps": 300, "n_envs": 1, "vec_env": "dummy",
+        "checkpoint_every_steps": 300, "sac": {"learning_starts": 100, "batch_size": 64},
+        "eval": {"episodes_per_tier": 1, "every_steps": 100_000, "tiers": ["easy"]}})
+    report = export_run(run, tmp_path / "sac.onnx", checkpoint="last", parity_samples=200)
+    assert report["parity_max_abs_diff"] <= 1e-5
+    assert PolicyRuntime(tmp_path / "sac.onnx", expect_kind="rl").act(
+        np.zeros(report["obs_dim"], dtype=np.float32)).shape == (2,)

@@ -94,7 +94,8 @@ def _callback_cls():  # type: ignore[no-untyped-def]
             self._apply_curriculum()
             if self.cfg.bc_init is not None and self.num_timesteps == 0:
                 self._evaluate()  # the cloned policy, before any PPO update (step 0)
-            self._freeze_actor(self.num_timesteps < self._warmup_steps())
+            if self._warmup_steps() > 0:  # only with bc_init, which needs PPO
+                self._freeze_actor(self.num_timesteps < self._warmup_steps())
 
         def _warmup_steps(self) -> int:
             return self.cfg.bc_init.critic_warmup_steps if self.cfg.bc_init is not None else 0
