@@ -10,6 +10,7 @@ import json
 import math
 import subprocess
 import sys
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -227,8 +228,7 @@ def test_traced_collisions_and_the_served_safety_layer() -> None:
 
     cfg = BenchConfig(planners=(PlannerSpec("seek"),), tiers=("hard",), episodes=6, seed=0)
     tasks = make_tasks(cfg, seek_factory)
-    plain = run_tasks([t.__class__(t.planner, t.scenario, factory=t.factory, trace=True)
-                       for t in tasks], progress=False)
+    plain = run_tasks([replace(t, trace=True) for t in tasks], progress=False)
     crashes = [r for r in plain if r.metrics["collision"]]
     assert crashes, "the goal seeker should hit something in 6 hard worlds"
     for r in crashes:
@@ -243,8 +243,7 @@ def test_traced_collisions_and_the_served_safety_layer() -> None:
             for r in plain]
     s = summarize(rows, 0.5)
     assert s["collisions"] == len(crashes) and math.isclose(sum(s["kinds"].values()), 1.0)
-    served = run_tasks([t.__class__(t.planner, t.scenario, factory=t.factory, safety_layer=True)
-                        for t in tasks], progress=False)
+    served = run_tasks([replace(t, safety_layer=True) for t in tasks], progress=False)
     assert sum(r.metrics["collision"] for r in served) < len(crashes)
 
 

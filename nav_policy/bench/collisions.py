@@ -17,6 +17,7 @@ from __future__ import annotations
 import argparse
 import math
 import sys
+from dataclasses import replace
 from typing import Any
 
 import numpy as np
@@ -69,7 +70,6 @@ def main(argv: list[str] | None = None) -> int:
     from nav_policy.bench.cli import emit_json, stdout_to_stderr
     from nav_policy.bench.runner import (
         BenchConfig,
-        EpisodeTask,
         PlannerSpec,
         check_planner_names,
         make_tasks,
@@ -107,8 +107,7 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     cfg = BenchConfig(planners=(spec,), tiers=tuple(tiers), episodes=args.episodes,
                       seed=args.seed, workers=args.workers, safety_layer=args.safety_layer)
-    tasks = [EpisodeTask(t.planner, t.scenario, t.global_path, t.factory, t.safety_layer,
-                         trace=True) for t in make_tasks(cfg)]
+    tasks = [replace(t, trace=True) for t in make_tasks(cfg)]
     with stdout_to_stderr(args.json == "-"):
         results = run_tasks(tasks, args.workers, None, not args.no_progress)
     by_tier: dict[str, list[dict[str, Any]]] = {t: [] for t in tiers}

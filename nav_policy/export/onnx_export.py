@@ -40,8 +40,8 @@ def _torch_module(model: Any, obs_mean: np.ndarray, obs_var: np.ndarray, clip_ob
 
         def forward(self, obs: torch.Tensor) -> torch.Tensor:
             x = torch.clamp((obs - self.mean) / self.std, -clip_obs, clip_obs)
-            if self.extractor is not None:  # PPO: its features extractor (flatten, or fixed
-                x = policy.extract_features(x, policy.pi_features_extractor)  # features)
+            if self.extractor is not None:  # PPO: its features extractor, then the actor
+                x = policy.extract_features(x, policy.pi_features_extractor)
                 a = self.action_net(self.extractor(x))
             else:  # SAC: deterministic action is tanh(mu)
                 latent = self.sac_actor.latent_pi(x)

@@ -3,9 +3,9 @@
 `raw` (the default) is SB3's flatten of the VecNormalize-standardised observation. `proximity`
 replaces the running standardisation with fixed scaling from the codec's bounds and adds, per
 lidar sector, exp(-(r - range_min) / scale): a feature that changes fastest where the obstacle is
-close. With raw standardised ranges, 5 cm near an obstacle is about 0.05 std of a sector's input
-(a sector's std over the training worlds is about a metre), the scale of the shipped policy's
-margins in its hard-tier collisions (docs/BENCHMARKS.md).
+close. With standardised ranges, the few centimetres that decide a narrow pass are a few
+hundredths of a sector input's std (docs/BENCHMARKS.md, "rl against issue 4's targets", measures
+both).
 
 The transform has no parameters and lives in the policy network, so the exported graph holds it
 (nav_policy/export/onnx_export.py runs the policy's features extractor) and the env, the exporter
