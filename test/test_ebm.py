@@ -31,10 +31,12 @@ eval: {every_epochs: 1, episodes_per_tier: 1, tiers: [easy]}
 """
 
 
-@pytest.mark.parametrize("hidden", [[16], [32, 16], [24, 24, 8]])
-def test_analytic_gradient_equals_autograd(hidden: list[int]) -> None:
+@pytest.mark.parametrize("hidden, sectors", [([16], 0), ([32, 16], 0), ([24, 24, 8], 0),
+                                             ([32, 16], 60)])
+def test_analytic_gradient_equals_autograd(hidden: list[int], sectors: int) -> None:
+    """sectors > 0: with the proximity features, which touch only the observation path."""
     torch.manual_seed(0)
-    m = EnergyModel(67, 4, hidden).double()
+    m = EnergyModel(67, 4, hidden, proximity_sectors=sectors, range_min=0.12).double()
     m.set_normalisation(torch.randn(67).double(), torch.rand(67).double() + 0.5)
     obs = torch.randn(32, 67, dtype=torch.float64)
     a = (torch.rand(32, 8, dtype=torch.float64) * 2 - 1).requires_grad_(True)
@@ -239,6 +241,65 @@ def test_onnx_matches_torch_k_step_inference(smoke_run: tuple[Path, Path, dict])
             ref_k = module(torch.as_tensor(obs), torch.tensor(float(k)), torch.tensor(float(k)))
         assert used_k.max() <= k and np.array_equal(used_k, ref_k[2].numpy())
         assert np.max(np.abs(cmd_k - ref_k[0].numpy())) <= 1e-4
+
+
+def test_proximity_features_train_and_export_with_parity(smoke_run: tuple[Path, Path, dict],
+                                                         tmp_path: Path) -> None:
+    """model.features: proximity, as a user runs it (the smoke run's dataset reused): the
+    features are inside the model (a first layer over 67 + 60 inputs, exp(-(r - range_min) /
+    scale) of the sectors) and inside the exported graph, whose output matches torch."""
+    import subprocess
+    import sys
+
+    from nav_policy.export.ebm_export import build_inference
+
+    run0, _, _ = smoke_run
+    cfg = tmp_path / "prox.yaml"
+    cfg.write_text(SMOKE.replace("hidden: [32, 32]}", "hidden: [32, 32], features: proximity, "
+                                 "proximity_scale: 0.3}").replace("dagger_rounds: 1", "dagger_rounds: 0"))
+    exe = str(Path(sys.executable).parent / "nav-policy")
+    done = subprocess.run([exe, "train", "ebm", "--config", str(cfg), "--runs", str(tmp_path / "runs"),
+                           "--dataset", str(run0 / "dataset.npz"), "--total-steps", "1"],
+                          capture_output=True, text=True, timeout=600, check=False)
+    assert done.returncode == 0, done.stderr[-2000:]
+    run = Path(done.stderr.split("run directory: ")[-1].strip())
+    out = tmp_path / "prox.onnx"
+    done = subprocess.run([exe, "export", str(run), "--out", str(out), "--parity-samples", "300"],
+                          capture_output=True, text=True, timeout=600, check=False)
+    assert done.returncode == 0 and "parity max abs diff" in done.stderr, done.stderr[-2000:]
+    module, _ = build_inference(run)
+    m = module.model
+    assert m.obs_in.in_features == 67 + 60 and m.proximity_scale == 0.3
+    obs = torch.as_tensor(load_dataset(run0 / "dataset.npz")["obs"][:64])
+    near = obs.clone()
+    near[:, 10] = m.range_min + 0.05  # one sector nearly touching: its feature is exp(-0.05/0.3)
+    x = torch.cat([(near - m.obs_mean) / m.obs_std, torch.exp(-(near[:, :60] - m.range_min) / 0.3)], 1)
+    with torch.no_grad():
+        assert torch.allclose(m.obs_features(near), m.obs_in(x), atol=1e-5)
+        ref = module(near)
+    got = PolicyRuntime(out, expect_kind="ebm").run(near.numpy())
+    same = got[2] == ref[2].numpy()
+    assert same.mean() >= 0.95 and np.max(np.abs(got[0][same] - ref[0].numpy()[same])) <= 1e-4
+
+
+def test_collect_only_writes_the_demonstrations_and_stops(tmp_path: Path) -> None:
+    """`train ebm --collect-only`: the dataset (for rl's bc_init.dataset) and no training;
+    --resume trains on that run later. On a local run the flag is refused (exit 2)."""
+    import subprocess
+    import sys
+
+    cfg = tmp_path / "c.yaml"
+    cfg.write_text(SMOKE.replace("episodes: 2,", "episodes: 1,"))
+    exe = str(Path(sys.executable).parent / "nav-policy")
+    done = subprocess.run([exe, "train", "ebm", "--config", str(cfg), "--runs", str(tmp_path / "r"),
+                           "--collect-only"], capture_output=True, text=True, timeout=300, check=False)
+    assert done.returncode == 0, done.stderr[-2000:]
+    run = Path(done.stderr.split("run directory: ")[-1].strip())
+    assert len(load_dataset(run / "dataset.npz")["act"]) > 10
+    assert not (run / "best.pt").exists() and not (run / "eval.csv").exists()
+    bad = subprocess.run([exe, "train", "local", "--config", str(cfg), "--collect-only"],
+                         capture_output=True, text=True, timeout=120, check=False)
+    assert bad.returncode == 2 and "--collect-only applies to ebm" in bad.stderr
 
 
 def test_export_holds_max_steps_iterations(smoke_run: tuple[Path, Path, dict],

@@ -35,18 +35,15 @@ def load_checkpoint(run: Path, checkpoint: str = "best") -> tuple[Any, float, di
     """(EnergyModel, alpha, checkpoint dict) of a run."""
     import torch
 
-    from nav_policy.policies.ebm import EnergyModel
+    from nav_policy.training.ebm_config import build_energy_model, load_ebm_config
 
     path = run / "best.pt" if checkpoint == "best" else run / "checkpoints" / "last.pt"
     if not path.is_file():
         raise ModelError(f"{run} has no {checkpoint} checkpoint ({path.name})")
     ck = torch.load(path, map_location="cpu", weights_only=False)
-    cfg = ck.get("config") or read_meta(run)
-    from nav_policy.training.ebm_config import load_ebm_config
-
     cfg = load_ebm_config(run / "config.yaml")
     sd = ck["model"]
-    model = EnergyModel(int(sd["obs_mean"].shape[0]), cfg.model.horizon, cfg.model.hidden)
+    model = build_energy_model(cfg, int(sd["obs_mean"].shape[0]))
     model.load_state_dict(sd)
     model.eval()
     return model, float(np.exp(ck["log_alpha"])), ck
@@ -172,6 +169,13 @@ def _expert_text(data_cfg: dict[str, Any], dataset: dict[str, Any]) -> str:
     return f"{data_cfg.get('expert')} (goal only, same sensors as the student)"
 
 
+def _features_text(model_cfg: dict[str, Any]) -> str:
+    if model_cfg.get("features", "raw") != "proximity":
+        return " on the standardised codec vector"
+    return (" on the standardised codec vector plus exp(-(r - range_min) / "
+            f"{model_cfg.get('proximity_scale', 0.25)} m) per lidar sector (proximity features)")
+
+
 def _training_terms(train: dict[str, Any], updates: Any) -> list[str]:
     """The model card's description of the loss terms a run trained with."""
     terms = [f"{train['epochs']} epochs", f"{updates} gradient updates",
@@ -209,8 +213,8 @@ def write_ebm_card(out: Path, run: Path, report: dict[str, Any]) -> Path:
     lines = [
         f"# {out.stem}", "",
         "Energy-based local planner (kind `ebm`): E(o, a) over a chunk of "
-        f"{cfg['model']['horizon']} (v, w) steps, MLP {cfg['model']['hidden']} with SiLU; "
-        f"inference = {report['steps']} gradient steps from a learned start (up to "
+        f"{cfg['model']['horizon']} (v, w) steps, MLP {cfg['model']['hidden']} with SiLU"
+        f"{_features_text(cfg['model'])}; inference = {report['steps']} gradient steps from a learned start (up to "
         f"{report['max_steps']} where the energy is above {report['energy_high']:.4g}), "
         f"alpha {report['alpha']:.4g}, all inside the ONNX graph. Exported by `nav-policy export` "
         f"from `{run.name}` (epoch {report['epoch']}).", "",

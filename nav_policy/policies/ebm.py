@@ -3,6 +3,8 @@ inference that is exported to ONNX whole (one ORT call per control step on the r
 
     E(o, a) = w_L . silu(W_{L-1} ... silu(W_o o_n + W_a a + b_1) ...) + b_L
     o_n = (o - mean) / std          (dataset statistics, inside the model)
+          with proximity features also exp(-max(r - range_min, 0) / scale) per lidar sector
+          appended (nav_policy/training/features.py says why; model.features in the config)
     a   = chunk of H (v, w) steps, normalised to [-1, 1], flattened to 2H
 
 Inference (DESIGN.md): a_0 = a learned start; a_{k+1} = clip(a_k - alpha * grad_a E(o, a_k), -1, 1)
@@ -33,14 +35,21 @@ class EnergyModel(nn.Module):
     """E(o, a): an MLP with SiLU activations; the first layer is split so the observation part
     is computed once per inference, not once per step."""
 
-    def __init__(self, obs_dim: int, horizon: int, hidden: list[int]) -> None:
+    def __init__(self, obs_dim: int, horizon: int, hidden: list[int],
+                 proximity_sectors: int = 0, proximity_scale: float = 0.25,
+                 range_min: float = 0.0) -> None:
         super().__init__()
         if not hidden:
             raise ValueError("EnergyModel needs at least one hidden layer")
+        if not 0 <= proximity_sectors < obs_dim or proximity_scale <= 0:
+            raise ValueError(f"proximity features need 0 <= sectors < {obs_dim} and scale > 0, "
+                             f"got {proximity_sectors}, {proximity_scale}")
         self.obs_dim, self.horizon, self.act_dim = obs_dim, horizon, 2 * horizon
+        self.proximity_sectors, self.proximity_scale = int(proximity_sectors), float(proximity_scale)
+        self.range_min = float(range_min)
         self.register_buffer("obs_mean", torch.zeros(obs_dim))
         self.register_buffer("obs_std", torch.ones(obs_dim))
-        self.obs_in = nn.Linear(obs_dim, hidden[0])
+        self.obs_in = nn.Linear(obs_dim + self.proximity_sectors, hidden[0])
         self.act_in = nn.Linear(self.act_dim, hidden[0], bias=False)
         self.hidden = nn.ModuleList(nn.Linear(a, b) for a, b in zip(hidden[:-1], hidden[1:]))
         self.out = nn.Linear(hidden[-1], 1)
@@ -52,7 +61,11 @@ class EnergyModel(nn.Module):
 
     def obs_features(self, obs: torch.Tensor) -> torch.Tensor:
         """The observation's share of the first pre-activation (computed once)."""
-        return self.obs_in((obs - self.obs_mean) / self.obs_std)
+        x = (obs - self.obs_mean) / self.obs_std
+        if self.proximity_sectors:
+            r = torch.clamp(obs[:, : self.proximity_sectors] - self.range_min, min=0.0)
+            x = torch.cat([x, torch.exp(-r / self.proximity_scale)], dim=1)
+        return self.obs_in(x)
 
     def energy(self, feat: torch.Tensor, a: torch.Tensor) -> torch.Tensor:
         h = torch.nn.functional.silu(feat + self.act_in(a))

@@ -15,6 +15,9 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-a
     p.add_argument("--runs", type=Path, default=Path("runs"), help="root of run directories")
     p.add_argument("--dataset", type=Path, help="ebm: reuse this dataset.npz instead of "
                    "collecting one (its dataset.json sidecar is recorded in the run)")
+    p.add_argument("--collect-only", action="store_true",
+                   help="ebm: collect the demonstrations into RUN/dataset.npz and stop (rl's "
+                   "bc_init.dataset takes that file; --resume RUN trains on it later)")
     p.add_argument("--total-steps", type=int,
                    help="override total_steps (for ebm: the number of epochs)")
     p.set_defaults(func=run_train)
@@ -34,6 +37,8 @@ def run_train(args: argparse.Namespace) -> int:
     from nav_policy.errors import ConfigError
 
     overrides = {"total_steps": args.total_steps} if args.total_steps else None
+    if args.collect_only and args.kind != "ebm":
+        raise ConfigError(f"--collect-only applies to ebm runs (their demonstrations), not {args.kind}")
     if args.kind == "dpp":
         from nav_policy.deception.train import train_dpp
 
@@ -45,7 +50,8 @@ def run_train(args: argparse.Namespace) -> int:
             else {}
         if args.dataset:
             ebm_over["data.dataset"] = str(args.dataset)
-        run = train_ebm(args.config, args.resume, args.runs, ebm_over or None)
+        run = train_ebm(args.config, args.resume, args.runs, ebm_over or None,
+                        collect_only=args.collect_only)
     elif args.kind == "local":
         from nav_policy.training.local_rl import train_local
 

@@ -40,6 +40,11 @@ class DataConfig(_Strict):
 class ModelConfig(_Strict):
     horizon: int = Field(default=4, ge=1, le=16)
     hidden: list[int] = [256, 256]
+    features: Literal["raw", "proximity"] = Field(
+        default="raw", description="raw: the standardised codec vector; proximity: plus "
+        "exp(-(r - range_min) / proximity_scale) per lidar sector, inside the model and so "
+        "inside the exported graph (as rl's policy_features: proximity)")
+    proximity_scale: float = Field(default=0.25, gt=0.0, le=10.0)
 
 
 class TrainConfig(_Strict):
@@ -141,3 +146,16 @@ def load_ebm_config(path: str | Path | None,
             raise ConfigError(f"override {key!r}: expected section.field")
         data.setdefault(section, {})[field] = value
     return validate_config(TrainEbmConfig, data, str(p))
+
+
+def build_energy_model(cfg: TrainEbmConfig, obs_dim: int) -> Any:
+    """The EnergyModel of `cfg` for codec vectors of width obs_dim (trainer and exporter)."""
+    from nav_policy.envs.registration import codec_specs
+    from nav_policy.policies.ebm import EnergyModel
+
+    sectors, range_min = 0, 0.0
+    if cfg.model.features == "proximity":
+        spec = codec_specs(cfg.env)[0]
+        sectors, range_min = spec.sectors, spec.range_min
+    return EnergyModel(obs_dim, cfg.model.horizon, cfg.model.hidden, proximity_sectors=sectors,
+                       proximity_scale=cfg.model.proximity_scale, range_min=range_min)

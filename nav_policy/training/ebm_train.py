@@ -25,7 +25,11 @@ import numpy as np
 from nav_policy.codecs import encode_action
 from nav_policy.envs.registration import codec_specs
 from nav_policy.errors import ConfigError
-from nav_policy.training.ebm_config import TrainEbmConfig, load_ebm_config
+from nav_policy.training.ebm_config import (
+    TrainEbmConfig,
+    build_energy_model,
+    load_ebm_config,
+)
 from nav_policy.training.ebm_data import action_chunks, collect, load_dataset
 from nav_policy.training.rundir import create_run_dir, read_meta, write_meta
 
@@ -169,11 +173,11 @@ def _load_or_collect(cfg: TrainEbmConfig, run: Path) -> tuple[dict[str, np.ndarr
 
 def train_ebm(config: str | Path | None = None, resume: str | Path | None = None,
               runs_root: str | Path = "runs", overrides: dict[str, Any] | None = None,
-              progress: bool = True) -> Path:
+              progress: bool = True, collect_only: bool = False) -> Path:
     import torch
     from tqdm import tqdm
 
-    from nav_policy.policies.ebm import EnergyModel, unroll
+    from nav_policy.policies.ebm import unroll
 
     if resume:
         run = Path(resume)
@@ -185,6 +189,8 @@ def train_ebm(config: str | Path | None = None, resume: str | Path | None = None
         run = create_run_dir(runs_root, "ebm", cfg.model_dump(mode="json"), cfg.seed)
     data, data_path = _load_or_collect(cfg, run)
     write_meta(run, dataset_file=str(data_path))
+    if collect_only:  # demonstrations only (e.g. for rl's bc_init.dataset); --resume trains on
+        return run
     t_start = time.time()
     torch.manual_seed(cfg.seed)
     gen = torch.Generator().manual_seed(cfg.seed)
@@ -216,7 +222,7 @@ def train_ebm(config: str | Path | None = None, resume: str | Path | None = None
                 torch.as_tensor(obs[val]), torch.as_tensor(chunks[val]))
 
     obs_t, tgt_t, obs_v, tgt_v = tensors()
-    model = EnergyModel(obs_t.shape[1], h, cfg.model.hidden)
+    model = build_energy_model(cfg, obs_t.shape[1])
     model.set_normalisation(obs_t.mean(0), obs_t.std(0))  # from the expert's data, kept after
     log_alpha = torch.nn.Parameter(torch.tensor(math.log(cfg.train.alpha_init)))
     opt = torch.optim.Adam([*model.parameters(), log_alpha], lr=cfg.train.learning_rate,
