@@ -243,7 +243,7 @@ def test_traced_collisions_and_the_served_safety_layer() -> None:
             for r in plain]
     s = summarize(rows, 0.5)
     assert s["collisions"] == len(crashes) and math.isclose(sum(s["kinds"].values()), 1.0)
-    served = run_tasks([replace(t, safety_layer=True) for t in tasks], progress=False)
+    served = run_tasks([replace(t, safety_layer="zones") for t in tasks], progress=False)
     assert sum(r.metrics["collision"] for r in served) < len(crashes)
 
 

@@ -149,6 +149,45 @@ def replace_cfg(**kw: float) -> SafetyConfig:
     return CFG.with_updates(**kw)
 
 
+APPROACH = CFG.with_updates(collision_model="approach")  # 1.0 s, 0.02 m margin
+
+
+def gap_walls(half_width: float) -> np.ndarray:
+    """Two walls along x in [-0.5, 1.5] m at y = +-half_width (a corridor the robot is in)."""
+    x = np.linspace(-0.5, 1.5, 81)
+    return np.concatenate([np.stack([x, np.full_like(x, half_width)], 1),
+                           np.stack([x, np.full_like(x, -half_width)], 1)])
+
+
+def test_approach_passes_a_gap_the_zones_stop_in() -> None:
+    """A corridor 4 cm wider than the robot on each side: the zones' 0.05 m lateral margin
+    stops the robot; the swept footprint (0.02 m margin) never touches the walls going straight,
+    but does when the command curves into a wall."""
+    walls = gap_walls(0.2 + 0.04)
+    assert SafetyLayer(CFG).filter(0.4, 0.0, walls, 0.05).state == "stop"
+    res = SafetyLayer(APPROACH).filter(0.4, 0.0, walls, 0.05)
+    assert (res.v, res.w, res.state) == (0.4, 0.0, "ok")
+    turn = SafetyLayer(APPROACH).filter(0.4, 1.0, walls, 0.05)
+    assert turn.state == "slow" and 0.0 < turn.v < 0.4 and turn.w / turn.v == pytest.approx(2.5)
+
+
+def test_approach_slows_to_keep_its_time_before_collision_and_stops_on_contact() -> None:
+    layer = SafetyLayer(APPROACH)
+    # wall 0.5 m ahead: contact after 0.5 - 0.22 = 0.28 m, 0.7 s at 0.4 m/s (0.05 s poses)
+    assert layer.time_to_collision(0.4, 0.0, points(obstacle_ahead(0.5))) == pytest.approx(0.7)
+    res = layer.filter(0.4, 0.0, points(obstacle_ahead(0.5)), 0.05)
+    assert res.state == "slow" and res.v == pytest.approx(0.4 * 0.7)
+    far = SafetyLayer(APPROACH).filter(0.2, 0.0, points(obstacle_ahead(0.5)), 0.05)
+    assert (far.v, far.state) == (0.2, "ok")  # at 0.2 m/s contact is 1.4 s away
+    touch = SafetyLayer(APPROACH).filter(0.4, 0.5, points(obstacle_ahead(0.21)), 0.05)
+    assert (touch.v, touch.w, touch.state) == (0.0, 0.5, "stop")
+    away = SafetyLayer(APPROACH.with_updates(min_vel_x=-0.2)).filter(
+        -0.2, 0.0, points(obstacle_ahead(0.21)), 0.05)
+    assert (away.v, away.state) == (-0.2, "ok")  # backing off a touching obstacle is allowed
+    with pytest.raises(ValueError, match="collision_model"):
+        CFG.with_updates(collision_model="bubble")
+
+
 def test_velocity_and_acceleration_limits() -> None:
     layer = SafetyLayer(SafetyConfig(radius=0.2, max_vel_x=0.3, acc_lim_x=1.0, acc_lim_theta=2.0))
     res = layer.filter(5.0, -9.0, np.zeros((0, 2)), 0.05)

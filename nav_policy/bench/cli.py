@@ -86,7 +86,7 @@ def bench_command(cfg: Any, args: argparse.Namespace) -> str:
     parts += [a for p in cfg.planners if p.model for a in ("--model", f"{p.name}={p.model}")]
     parts += ["--ray", cfg.ray] if cfg.ray else ["--workers", str(cfg.workers)]
     parts += ["--global-path"] if cfg.global_path else []
-    parts += ["--safety-layer"] if cfg.safety_layer else []
+    parts += ["--safety-layer", cfg.safety_layer] if cfg.safety_layer else []
     return shlex.join(parts)
 
 
@@ -301,9 +301,11 @@ def _add_bench(sub: Any) -> None:
                    help="run episodes on Ray: a cluster address, 'auto', or 'local'")
     p.add_argument("--global-path", action="store_true",
                    help="give planners the A* path to the goal (default: goal only)")
-    p.add_argument("--safety-layer", action="store_true",
+    p.add_argument("--safety-layer", nargs="?", const="zones", default="",
+                   choices=["zones", "approach"], metavar="MODEL",
                    help="send every planner's command through the local planner node's safety "
-                        "layer (default zones), as a robot running the node executes it")
+                        "layer with collision model MODEL (zones, the default, or approach; "
+                        "default margins), as a robot running the node executes it")
     p.add_argument("--json", metavar="FILE|-", help="write the results as JSON ('-' = stdout)")
     p.add_argument("--out", metavar="DIR", help="report folder (default out/bench/<timestamp>)")
     p.add_argument("--no-plots", action="store_true", help="skip the PNG plots")

@@ -158,8 +158,13 @@ def report_text(summaries: Mapping[str, Mapping[str, Any]], payload: Mapping[str
     ratio_map = payload.get("ratios") if len(summaries) > 1 else None
     return (markdown_table(summaries, ratio_map, ref) + "\n\n" + tier_table(summaries)
             + f"\n\nBARN v_ref = {payload.get('barn_v_ref')} m/s (robot v_max)\n"
-            + ("Every command went through the node's safety layer (--safety-layer).\n"
+            + (f"Every command went through the node's safety layer (--safety-layer, collision "
+               f"model {_safety_model(payload['safety_layer'])}).\n"
                if payload.get("safety_layer") else ""))
+
+
+def _safety_model(value: Any) -> str:
+    return "zones" if value is True else str(value)  # JSONs before approach existed hold true
 
 
 # ---- files --------------------------------------------------------------------------------------

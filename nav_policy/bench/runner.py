@@ -51,7 +51,7 @@ class EpisodeTask:
     scenario: Scenario
     global_path: bool = False
     factory: PlannerFactory | None = None
-    safety_layer: bool = False
+    safety_layer: str = ""  # "" = off, else the safety layer's collision model (zones, approach)
     trace: bool = False  # keep per-step (v, w, clearance, bearing) in EpisodeResult.trace
 
 
@@ -90,7 +90,8 @@ class BenchConfig:
     workers: int = 1
     ray: str | None = None
     worlds: tuple[str, ...] = ()  # world files, run in addition to the tiers
-    safety_layer: bool = False  # every command through the node's SafetyLayer (as served)
+    safety_layer: str = ""  # every command through the node's SafetyLayer (as served) with
+    # this collision model (zones, approach); "" = off
 
 
 # ---- planners ---------------------------------------------------------------------------------
@@ -182,7 +183,7 @@ def run_episode(task: EpisodeTask) -> EpisodeResult:
     times_ns: list[int] = []
     done = False
     info: dict[str, Any] = {}
-    safety = served_safety_layer(robot) if task.safety_layer else None
+    safety = served_safety_layer(robot, task.safety_layer) if task.safety_layer else None
     trace: list[tuple[float, float, float, float]] = []
     while not done:
         frame = base.sensors(path=path)
@@ -212,15 +213,17 @@ def _closest_return(frame: Any, radius: float) -> tuple[float, float]:
     return float(r[k]) - radius, float(frame.angle_min + k * frame.angle_increment)
 
 
-def served_safety_layer(robot: RobotSpec) -> Any:
+def served_safety_layer(robot: RobotSpec, collision_model: str = "zones") -> Any:
     """(frame, v, w, dt) -> (v, w) through the local planner node's SafetyLayer with the node's
-    default zones (config/nav_policy.yaml: stop 0.10 m, slow 0.25 m, 0.05 m lateral margin) and
-    the robot's limits: what a robot running the node would execute. Not timed as compute."""
+    default margins (config/nav_policy.yaml: zones stop 0.10 m, slow 0.25 m, 0.05 m lateral
+    margin; approach 1.0 s, 0.02 m), the given collision model and the robot's limits: what a
+    robot running the node would execute. Not timed as compute."""
     from nav_policy.ros.safety import SafetyConfig, SafetyLayer, ScanGeometry
 
     layer = SafetyLayer(SafetyConfig(radius=robot.radius, max_vel_x=robot.v_max,
                                      max_vel_theta=robot.w_max, acc_lim_x=robot.acc_v,
-                                     acc_lim_theta=robot.acc_w))
+                                     acc_lim_theta=robot.acc_w,
+                                     collision_model=collision_model))
     geometry = ScanGeometry()
 
     def apply(frame: Any, v: float, w: float, dt: float) -> tuple[float, float]:

@@ -42,7 +42,8 @@ NODE = "local_planner_node"
 DEFAULT_POLICY_HZ = 10.0  # LocalNav-v0's control_hz, for models exported without it
 SAFETY_KEYS = ("stop_margin", "slow_margin", "lateral_margin", "slow_factor", "min_vel_x",
                "max_vel_x", "max_vel_theta", "acc_lim_x", "acc_lim_theta",
-               "max_invalid_fraction")
+               "max_invalid_fraction", "collision_model", "time_before_collision",
+               "approach_margin")
 
 
 def build_planner(name: str, model: str, robot: Any, **options: Any

@@ -102,6 +102,13 @@ LOCAL_PLANNER: tuple[ParamSpec, ...] = (
        "direction of motion -> linear velocity x slow_factor"),
     _f("lateral_margin", 0.05, 0.0, 1.0, "half-width of the zones beyond the radius (m)"),
     _f("slow_factor", 0.5, 0.0, 1.0, "linear velocity scale inside the slow zone"),
+    ParamSpec("collision_model", "zones", "safety layer: zones (stop/slow boxes ahead) or "
+              "approach (the footprint swept along the commanded arc; slows to keep "
+              "time_before_collision, stops only on contact)", choices=("zones", "approach")),
+    _f("time_before_collision", 1.0, 0.1, 10.0, "collision_model approach: horizon of the swept "
+       "arc (s); a collision sooner scales (v, w) by its time / this"),
+    _f("approach_margin", 0.02, 0.0, 0.5, "collision_model approach: margin added to the "
+       "footprint radius (m)"),
     _f("max_vel_x", 0.5, 0.0, 5.0, "linear velocity limit (m/s)"),
     _f("min_vel_x", 0.0, -5.0, 0.0, "lowest linear velocity (m/s); negative allows reversing"),
     _f("max_vel_theta", 2.0, 0.0, 10.0, "angular velocity limit (rad/s)"),

@@ -5,11 +5,17 @@ Pure Python (numpy); the node calls it on every control tick, whatever the plann
 - Scan check (scan_problem): an empty scan, one of the wrong length, or one with more than
   `max_invalid_fraction` invalid beams (NaN, -inf, below range_min) is unusable -> zero.
   +inf is a valid "no return" reading (REP 117), so an open field does not stop the robot.
-- Zones (SafetyLayer.filter): the robot is a disc of `radius` at the scan origin. Ahead of it
-  (behind it when reversing) a stop box reaches radius + stop_margin and a slow box radius +
-  slow_margin, both radius + lateral_margin wide. A scan point in the stop box zeroes the
-  linear velocity (rotation in place stays allowed: the footprint is round); a point in the
-  slow box scales it by slow_factor.
+- Collision model (SafetyLayer.filter), `zones` or `approach`; the robot is a disc of `radius`
+  at the scan origin, so rotation in place is always allowed.
+  zones: ahead of the robot (behind it when reversing) a stop box reaches radius + stop_margin
+  and a slow box radius + slow_margin, both radius + lateral_margin wide. A scan point in the
+  stop box zeroes the linear velocity; a point in the slow box scales it by slow_factor.
+  approach (as Nav2's collision monitor's approach model): the disc, grown by approach_margin,
+  is swept along the commanded arc (v, w held) for time_before_collision seconds; if it would
+  touch a scan point after t seconds, (v, w) are scaled by t / time_before_collision (the same
+  arc, slower), and a point it already touches stops the linear motion only if the command
+  brings the robot closer to it. Points beside a straight path never count, so the robot can
+  pass a gap a few centimetres wider than itself, which the zones' lateral margin forbids.
 - Limits: velocity clamps, then acceleration limits against the last published command.
   Stops (zone, watchdog, invalid scan, goal reached) are immediate and bypass deceleration.
 - Watchdog: scan or odom older than `timeout` -> zero and a WARN.
@@ -24,6 +30,9 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
+
+COLLISION_MODELS = ("zones", "approach")
+APPROACH_STEP = 0.05  # s between the poses of the swept arc
 
 
 @dataclass(frozen=True)
@@ -40,6 +49,16 @@ class SafetyConfig:
     acc_lim_theta: float = 3.2
     max_invalid_fraction: float = 0.5
     expected_beams: int | None = None
+    collision_model: str = "zones"  # zones | approach
+    time_before_collision: float = 1.0
+    approach_margin: float = 0.02
+
+    def __post_init__(self) -> None:
+        if self.collision_model not in COLLISION_MODELS:
+            raise ValueError(f"collision_model {self.collision_model!r} is not one of "
+                             f"{', '.join(COLLISION_MODELS)}")
+        if not self.time_before_collision > 0 or not self.approach_margin >= 0:
+            raise ValueError("time_before_collision must be > 0 and approach_margin >= 0")
 
     def with_updates(self, **kw: Any) -> SafetyConfig:
         return replace(self, **kw)
@@ -115,6 +134,29 @@ class SafetyLayer:
         band = (np.abs(points[:, 1]) <= c.radius + c.lateral_margin) & (x >= 0.0)
         return float(x[band].min()) if band.any() else math.inf
 
+    def time_to_collision(self, v: float, w: float, points: np.ndarray) -> float:
+        """Seconds until the disc (radius + approach_margin) swept along the arc of (v, w)
+        touches a point: inf if not within time_before_collision, 0 if it touches one already
+        and the first step brings it closer."""
+        c = self.config
+        if len(points) == 0:
+            return math.inf
+        reach = c.radius + c.approach_margin
+        near = points[np.hypot(points[:, 0], points[:, 1]) <= reach + abs(v) * c.time_before_collision]
+        if len(near) == 0:
+            return math.inf
+        t = np.arange(0.0, c.time_before_collision + 1e-9, min(APPROACH_STEP, c.time_before_collision / 4))
+        if abs(w) > 1e-6:  # centre of the disc along the arc
+            x, y = v / w * np.sin(w * t), v / w * (1.0 - np.cos(w * t))
+        else:
+            x, y = v * t, np.zeros_like(t)
+        d = np.hypot(near[None, :, 0] - x[:, None], near[None, :, 1] - y[:, None])  # (T, M)
+        touching = d[0] <= reach
+        if (touching & (d[1] < d[0])).any():
+            return 0.0
+        hit = (d[1:, ~touching] <= reach).any(axis=1)
+        return float(t[1 + int(np.argmax(hit))]) if hit.any() else math.inf
+
     def filter(self, v: float, w: float, points: np.ndarray, dt: float) -> SafetyResult:
         """The command to publish for planner output (v, w), scan `points` (robot frame) and
         `dt` seconds since the last published command."""
@@ -129,7 +171,15 @@ class SafetyLayer:
         v = lv + min(max(v - lv, -dv), dv)
         w = lw + min(max(w - lw, -dw), dw)
         state, reason = "ok", ""
-        if v != 0.0:
+        if v != 0.0 and c.collision_model == "approach":
+            t = self.time_to_collision(v, w, points)
+            if t <= 0.0:
+                state, reason, v = "stop", "obstacle touching the footprint ahead", 0.0
+            elif t < c.time_before_collision:
+                k = t / c.time_before_collision
+                state, reason = "slow", f"collision in {t:.2f} s at the commanded speed"
+                v, w = v * k, w * k
+        elif v != 0.0:
             d = self.nearest_ahead(points, 1.0 if v > 0 else -1.0)
             if d <= c.radius + c.stop_margin:
                 state, reason = "stop", f"obstacle {d:.2f} m {'ahead' if v > 0 else 'behind'}"
