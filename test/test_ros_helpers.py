@@ -121,7 +121,7 @@ def points(r: np.ndarray) -> np.ndarray:
     return np.stack([r[ok] * np.cos(a[ok]), r[ok] * np.sin(a[ok])], axis=1)
 
 
-CFG = SafetyConfig(radius=0.2, acc_lim_x=100.0, acc_lim_theta=100.0)
+CFG = SafetyConfig(radius=0.2, acc_lim_x=100.0, acc_lim_theta=100.0, collision_model="zones")
 
 
 def test_obstacle_in_stop_zone_zeroes_forward_velocity_only() -> None:
@@ -266,7 +266,7 @@ def test_safety_acts_on_the_tick_between_policy_evaluations() -> None:
     c.set_goal((3.0, 0.0))
     feed(c, 0.0)
     assert c.tick(0.0).v == 0.4
-    feed(c, 0.05, obstacle_ahead(0.25))
+    feed(c, 0.05, obstacle_ahead(0.21))  # touching the 0.2 m footprint (+ 0.02 m margin)
     res = c.tick(0.05)
     assert not res.evaluated and res.v == 0.0 and res.state == "stop" and res.level == "WARN"
 

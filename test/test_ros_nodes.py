@@ -244,7 +244,7 @@ class FakeRobot:
             return
         r = np.full(BEAMS, np.inf, dtype=np.float32)
         if self.mode == "obstacle":
-            r[BEAMS // 2 - 5: BEAMS // 2 + 6] = 0.25  # 5 cm in front of the 0.2 m footprint
+            r[BEAMS // 2 - 5: BEAMS // 2 + 6] = 0.21  # touching the footprint (0.2 m + 0.02)
         elif self.mode == "nan":
             r[:] = np.nan
         self.scan_pub.publish(msgs.laser_scan(r, -math.pi, 2 * math.pi / BEAMS, 0.12, 3.5, t,

@@ -301,11 +301,11 @@ def _add_bench(sub: Any) -> None:
                    help="run episodes on Ray: a cluster address, 'auto', or 'local'")
     p.add_argument("--global-path", action="store_true",
                    help="give planners the A* path to the goal (default: goal only)")
-    p.add_argument("--safety-layer", nargs="?", const="zones", default="",
-                   choices=["zones", "approach"], metavar="MODEL",
+    p.add_argument("--safety-layer", nargs="?", const="approach", default="",
+                   choices=["approach", "zones"], metavar="MODEL",
                    help="send every planner's command through the local planner node's safety "
-                        "layer with collision model MODEL (zones, the default, or approach; "
-                        "default margins), as a robot running the node executes it")
+                        "layer with collision model MODEL (approach, the node's default, or "
+                        "zones; default margins), as a robot running the node executes it")
     p.add_argument("--json", metavar="FILE|-", help="write the results as JSON ('-' = stdout)")
     p.add_argument("--out", metavar="DIR", help="report folder (default out/bench/<timestamp>)")
     p.add_argument("--no-plots", action="store_true", help="skip the PNG plots")

@@ -88,10 +88,10 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--seed", type=int, default=0, help="benchmark seed (default 0)")
     ap.add_argument("--last", type=int, default=10,
                     help="steps before a collision to look back (default 10 = 1 s)")
-    ap.add_argument("--safety-layer", nargs="?", const="zones", default="",
-                    choices=["zones", "approach"], metavar="MODEL",
+    ap.add_argument("--safety-layer", nargs="?", const="approach", default="",
+                    choices=["approach", "zones"], metavar="MODEL",
                     help="commands through the node's safety layer, as served (collision model "
-                         "zones, the default, or approach)")
+                         "approach, the node's default, or zones)")
     ap.add_argument("--workers", type=int, default=1)
     ap.add_argument("--json", metavar="FILE|-", help="write the results as JSON")
     ap.add_argument("--no-progress", action="store_true")

@@ -213,10 +213,10 @@ def _closest_return(frame: Any, radius: float) -> tuple[float, float]:
     return float(r[k]) - radius, float(frame.angle_min + k * frame.angle_increment)
 
 
-def served_safety_layer(robot: RobotSpec, collision_model: str = "zones") -> Any:
+def served_safety_layer(robot: RobotSpec, collision_model: str = "approach") -> Any:
     """(frame, v, w, dt) -> (v, w) through the local planner node's SafetyLayer with the node's
-    default margins (config/nav_policy.yaml: zones stop 0.10 m, slow 0.25 m, 0.05 m lateral
-    margin; approach 1.0 s, 0.02 m), the given collision model and the robot's limits: what a
+    default margins (config/nav_policy.yaml: approach 1.0 s, 0.02 m; zones stop 0.10 m, slow
+    0.25 m, 0.05 m lateral margin), the given collision model and the robot's limits: what a
     robot running the node would execute. Not timed as compute."""
     from nav_policy.ros.safety import SafetyConfig, SafetyLayer, ScanGeometry
 

@@ -102,9 +102,9 @@ LOCAL_PLANNER: tuple[ParamSpec, ...] = (
        "direction of motion -> linear velocity x slow_factor"),
     _f("lateral_margin", 0.05, 0.0, 1.0, "half-width of the zones beyond the radius (m)"),
     _f("slow_factor", 0.5, 0.0, 1.0, "linear velocity scale inside the slow zone"),
-    ParamSpec("collision_model", "zones", "safety layer: zones (stop/slow boxes ahead) or "
-              "approach (the footprint swept along the commanded arc; slows to keep "
-              "time_before_collision, stops only on contact)", choices=("zones", "approach")),
+    ParamSpec("collision_model", "approach", "safety layer: approach (the footprint swept along "
+              "the commanded arc; slows to keep time_before_collision, stops on contact) or "
+              "zones (stop/slow boxes ahead)", choices=("approach", "zones")),
     _f("time_before_collision", 1.0, 0.1, 10.0, "collision_model approach: horizon of the swept "
        "arc (s); a collision sooner scales (v, w) by its time / this"),
     _f("approach_margin", 0.02, 0.0, 0.5, "collision_model approach: margin added to the "

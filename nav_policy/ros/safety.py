@@ -5,8 +5,8 @@ Pure Python (numpy); the node calls it on every control tick, whatever the plann
 - Scan check (scan_problem): an empty scan, one of the wrong length, or one with more than
   `max_invalid_fraction` invalid beams (NaN, -inf, below range_min) is unusable -> zero.
   +inf is a valid "no return" reading (REP 117), so an open field does not stop the robot.
-- Collision model (SafetyLayer.filter), `zones` or `approach`; the robot is a disc of `radius`
-  at the scan origin, so rotation in place is always allowed.
+- Collision model (SafetyLayer.filter), `approach` (the default) or `zones`; the robot is a
+  disc of `radius` at the scan origin, so rotation in place is always allowed.
   zones: ahead of the robot (behind it when reversing) a stop box reaches radius + stop_margin
   and a slow box radius + slow_margin, both radius + lateral_margin wide. A scan point in the
   stop box zeroes the linear velocity; a point in the slow box scales it by slow_factor.
@@ -49,7 +49,7 @@ class SafetyConfig:
     acc_lim_theta: float = 3.2
     max_invalid_fraction: float = 0.5
     expected_beams: int | None = None
-    collision_model: str = "zones"  # zones | approach
+    collision_model: str = "approach"  # approach | zones
     time_before_collision: float = 1.0
     approach_margin: float = 0.02
 
