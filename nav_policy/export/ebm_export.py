@@ -178,7 +178,7 @@ def _features_text(model_cfg: dict[str, Any]) -> str:
 
 def _training_terms(train: dict[str, Any], updates: Any) -> list[str]:
     """The model card's description of the loss terms a run trained with."""
-    terms = [f"{train['epochs']} epochs", f"{updates} gradient updates",
+    terms = [f"{train['epochs']} epochs", f"{updates} gradient updates to the exported checkpoint",
              f"K in [{train['k_min']}, {train['k_max']}]",
              f"InfoNCE weight {train['infonce_weight']}"]
     if train.get("density_weight", 0):
