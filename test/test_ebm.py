@@ -572,10 +572,11 @@ def test_every_shipped_training_config_validates() -> None:
         assert cfg.inference.steps <= cfg.inference.max_steps
     for f in local:
         load_config(f)
-    shipped = load_ebm_config(root / "train_ebm_density.yaml")  # models/local_ebm.md's command
+    shipped = load_ebm_config(root / "train_ebm_proximity.yaml")  # models/local_ebm.md's command
     assert shipped.data.expert == "rl" and shipped.inference.max_steps == 4
     assert shipped.train.density_weight > 0 and shipped.train.risk_steps > 0
-    assert "config/train_ebm_density.yaml" in model_path("local_ebm.md").read_text()
+    assert shipped.model.features == "proximity"
+    assert "config/train_ebm_proximity.yaml" in model_path("local_ebm.md").read_text()
     rl = load_config(root / "train_local_proximity.yaml")  # models/local_rl.md's command
     assert rl.policy_features == "proximity" and rl.bc_init is not None
     assert "config/train_local_proximity.yaml" in model_path("local_rl.md").read_text()
