@@ -79,6 +79,28 @@ def test_unroll_gives_second_order_gradients() -> None:
     assert g.abs().max() > 1e-8  # the weight does reach the loss through the gradient steps
 
 
+def test_nesterov_momentum_in_training_unroll_and_inference_graph() -> None:
+    """mu > 0: the unroll (training) and EbmInference (the exported module) take the same
+    steps, which follow g_k = grad E(a_k + mu u_k), a_{k+1} = clip(a_k + mu u_k - alpha g_k)
+    written out here by hand; mu = 0 is the plain descent; they differ from each other."""
+    torch.manual_seed(4)
+    m = EnergyModel(67, 4, [32, 32]).double().eval()
+    obs = torch.randn(16, 67, dtype=torch.float64)
+    feat = m.obs_features(obs)
+    alpha, mu = 0.4, 0.6
+    a, u = m.start.expand(16, -1), torch.zeros(16, 8, dtype=torch.float64)
+    for _ in range(3):
+        _, g = m.energy_and_grad(feat, a + mu * u)
+        nxt = torch.clamp(a + mu * u - alpha * g, -1.0, 1.0)
+        u, a = nxt - a, nxt
+    with torch.no_grad():
+        trained = unroll(m, feat, torch.tensor(alpha, dtype=torch.float64), 3, momentum=mu)[-1]
+        graph = EbmInference(m, alpha, InferenceSettings(3, 3, 0.0, momentum=mu), ActionSpec())(obs)[3]
+        plain = unroll(m, feat, torch.tensor(alpha, dtype=torch.float64), 3)[-1]
+    assert torch.allclose(trained, a, atol=1e-12) and torch.allclose(graph.reshape(16, -1), a, atol=1e-12)
+    assert (plain - a).abs().max() > 1e-4
+
+
 def test_action_chunks_stay_inside_episodes() -> None:
     act = np.arange(14, dtype=np.float32).reshape(7, 2)
     ep = np.array([0, 0, 0, 1, 1, 1, 1])
@@ -243,11 +265,12 @@ def test_onnx_matches_torch_k_step_inference(smoke_run: tuple[Path, Path, dict])
         assert np.max(np.abs(cmd_k - ref_k[0].numpy())) <= 1e-4
 
 
-def test_proximity_features_train_and_export_with_parity(smoke_run: tuple[Path, Path, dict],
-                                                         tmp_path: Path) -> None:
-    """model.features: proximity, as a user runs it (the smoke run's dataset reused): the
-    features are inside the model (a first layer over 67 + 60 inputs, exp(-(r - range_min) /
-    scale) of the sectors) and inside the exported graph, whose output matches torch."""
+def test_proximity_features_and_momentum_train_and_export_with_parity(
+        smoke_run: tuple[Path, Path, dict], tmp_path: Path) -> None:
+    """model.features: proximity and train.momentum, as a user runs them (the smoke run's
+    dataset reused): the features are inside the model (a first layer over 67 + 60 inputs,
+    exp(-(r - range_min) / scale) of the sectors), momentum is in the inference settings and
+    the metadata, and the exported graph's output matches torch."""
     import subprocess
     import sys
 
@@ -256,7 +279,8 @@ def test_proximity_features_train_and_export_with_parity(smoke_run: tuple[Path, 
     run0, _, _ = smoke_run
     cfg = tmp_path / "prox.yaml"
     cfg.write_text(SMOKE.replace("hidden: [32, 32]}", "hidden: [32, 32], features: proximity, "
-                                 "proximity_scale: 0.3}").replace("dagger_rounds: 1", "dagger_rounds: 0"))
+                                 "proximity_scale: 0.3}").replace("dagger_rounds: 1", "dagger_rounds: 0")
+                   .replace("train: {epochs: 2,", "train: {epochs: 2, momentum: 0.5,"))
     exe = str(Path(sys.executable).parent / "nav-policy")
     done = subprocess.run([exe, "train", "ebm", "--config", str(cfg), "--runs", str(tmp_path / "runs"),
                            "--dataset", str(run0 / "dataset.npz"), "--total-steps", "1"],
@@ -270,6 +294,9 @@ def test_proximity_features_train_and_export_with_parity(smoke_run: tuple[Path, 
     module, _ = build_inference(run)
     m = module.model
     assert m.obs_in.in_features == 67 + 60 and m.proximity_scale == 0.3
+    assert module.s.momentum == 0.5
+    props = {p.key: p.value for p in onnx.load(str(out)).metadata_props}
+    assert props["ebm.momentum"] == "0.5" and "Nesterov momentum 0.5" in out.with_suffix(".md").read_text()
     obs = torch.as_tensor(load_dataset(run0 / "dataset.npz")["obs"][:64])
     near = obs.clone()
     near[:, 10] = m.range_min + 0.05  # one sector nearly touching: its feature is exp(-0.05/0.3)
@@ -396,8 +423,8 @@ def test_bad_inputs_are_clear_errors(tmp_path: Path, smoke_run: tuple[Path, Path
     cfg.write_text("train: {k_min: 5, k_max: 2}\n")
     with pytest.raises(ConfigError, match="k_min"):
         load_ebm_config(cfg)
-    cfg.write_text("train: {momentum: 0.9}\n")
-    with pytest.raises(ConfigError, match="not implemented"):
+    cfg.write_text("train: {momentum: 1.0}\n")  # mu must be in [0, 1)
+    with pytest.raises(ConfigError, match="momentum"):
         load_ebm_config(cfg)
     cfg.write_text("data: {tiers: {lava: 1.0}}\n")
     with pytest.raises(ConfigError, match="lava"):

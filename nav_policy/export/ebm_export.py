@@ -60,7 +60,8 @@ def build_inference(run: Path, checkpoint: str = "best", steps: int | None = Non
     k = cfg.inference.steps if steps is None else steps
     cap = max(cfg.inference.max_steps, k) if max_steps is None else max_steps
     settings = InferenceSettings(steps=k, max_steps=cap, grad_eps=cfg.inference.grad_eps,
-                                 energy_high=float(ck["val"]["val_energy_high"]))
+                                 energy_high=float(ck["val"]["val_energy_high"]),
+                                 momentum=cfg.train.momentum)
     try:
         module = EbmInference(model, alpha, settings, ActionSpec()).eval()
     except ValueError as exc:
@@ -115,6 +116,7 @@ def export_ebm_run(run_dir: str | Path, out: str | Path, checkpoint: str = "best
                               "ebm.alpha": f"{info['alpha']:.6g}", "ebm.grad_eps": str(s.grad_eps),
                               "ebm.energy_high": f"{s.energy_high:.6g}",
                               "ebm.horizon": str(cfg.model.horizon),
+                              "ebm.momentum": str(s.momentum),
                               "trained_steps_unit": "gradient updates",
                               "output": "cmd = [v m/s, w rad/s], energy, steps, chunk"})
     for k, v in md.to_props().items():
@@ -186,6 +188,8 @@ def _training_terms(train: dict[str, Any], updates: Any) -> list[str]:
                 if train.get("risk_steps", 0) else "")
         terms.append(f"observation density term weight {train['density_weight']} (corruptions "
                      f"up to {train.get('density_sigma_max', 1.0)} std{risk})")
+    if train.get("momentum", 0):
+        terms.append(f"Nesterov momentum {train['momentum']} (in the graph too)")
     if train.get("crash_action_weight", 0):
         terms.append(f"crash-action term weight {train['crash_action_weight']}")
     return terms

@@ -8,6 +8,8 @@ inference that is exported to ONNX whole (one ORT call per control step on the r
     a   = chunk of H (v, w) steps, normalised to [-1, 1], flattened to 2H
 
 Inference (DESIGN.md): a_0 = a learned start; a_{k+1} = clip(a_k - alpha * grad_a E(o, a_k), -1, 1)
+(with Nesterov momentum mu > 0: g_k = grad_a E(o, a_k + mu * u_k), a_{k+1} = clip(a_k + mu * u_k -
+alpha * g_k, -1, 1), u_{k+1} = a_{k+1} - a_k, u_0 = 0; the same in training and in the graph)
 for k < steps, each sample stopping early once ||grad_a E|| < eps; where the energy after
 `steps` is above `energy_high`, more steps run up to `max_steps` (dynamic compute). The gradient
 is written out by hand (`energy_and_grad`), so tracing for ONNX needs no autograd; training
@@ -98,20 +100,25 @@ class InferenceSettings:
     max_steps: int = 8
     grad_eps: float = 1e-3
     energy_high: float = math.inf  # energy above which steps beyond `steps` run
+    momentum: float = 0.0  # Nesterov momentum mu of the descent (train.momentum of the run)
 
 
 def unroll(model: EnergyModel, feat: torch.Tensor, alpha: torch.Tensor, k: int,
-           noise_std: float = 0.0) -> list[torch.Tensor]:
+           noise_std: float = 0.0, momentum: float = 0.0) -> list[torch.Tensor]:
     """Training-time unroll: [a_1, ..., a_k] from the learned start, differentiable
-    (Langevin noise `noise_std` on each step; training only)."""
+    (Langevin noise `noise_std` on each step, training only; Nesterov `momentum` as in the
+    module docstring)."""
     a = model.start.expand(feat.shape[0], -1)
+    u = torch.zeros_like(a)
     out = []
     for _ in range(k):
-        _, g = model.energy_and_grad(feat, a)
-        a = a - alpha * g
+        ahead = a + momentum * u if momentum else a
+        _, g = model.energy_and_grad(feat, ahead)
+        nxt = ahead - alpha * g
         if noise_std > 0:
-            a = a + noise_std * torch.randn_like(a)
-        a = torch.clamp(a, -1.0, 1.0)
+            nxt = nxt + noise_std * torch.randn_like(nxt)
+        nxt = torch.clamp(nxt, -1.0, 1.0)
+        u, a = nxt - a, nxt
         out.append(a)
     return out
 
@@ -155,11 +162,14 @@ class EbmInference(nn.Module):
         feat = m.obs_features(obs)
         n = obs.shape[0]
         a = m.start.unsqueeze(0).repeat(n, 1)
+        u = torch.zeros_like(a)  # last step taken (Nesterov momentum; stays 0 when mu = 0)
+        mu = self.s.momentum
         moving = torch.ones(n, 1, dtype=obs.dtype)  # 0 once the gradient norm fell below eps
         high = torch.ones(n, 1, dtype=obs.dtype)  # energy at iteration `steps` above energy_high
         used = torch.zeros(n, dtype=obs.dtype)
         for k in range(self.iterations):
-            e, g = m.energy_and_grad(feat, a)
+            ahead = a + mu * u if mu else a
+            e, g = m.energy_and_grad(feat, ahead)
             kk = torch.tensor(float(k))
             is_gate = (steps == kk).to(obs.dtype)
             high = is_gate * (e > self.s.energy_high).to(obs.dtype).unsqueeze(-1) \
@@ -169,7 +179,12 @@ class EbmInference(nn.Module):
             within = torch.clamp((kk < steps).to(obs.dtype)
                                  + (kk < max_steps).to(obs.dtype) * high, 0.0, 1.0)
             apply = within * moving
-            a = torch.clamp(a - self.alpha * g * apply, -1.0, 1.0)
+            if mu:
+                nxt = torch.clamp(ahead - self.alpha * g, -1.0, 1.0)
+                nxt = apply * nxt + (1.0 - apply) * a
+                u, a = nxt - a, nxt
+            else:
+                a = torch.clamp(a - self.alpha * g * apply, -1.0, 1.0)
             used = used + apply.squeeze(-1)
         e = m.energy(feat, a)
         cmd = decode_action(a[:, :2], self.action_spec)  # the shared action codec

@@ -58,8 +58,9 @@ class TrainConfig(_Strict):
     k_min: int = Field(default=2, ge=1, le=16)
     k_max: int = Field(default=4, ge=1, le=16)
     alpha_init: float = Field(default=0.5, gt=0)
-    momentum: float = Field(default=0.0, description="Nesterov momentum of the unroll: not "
-                            "implemented, only 0 is accepted")
+    momentum: float = Field(default=0.0, ge=0.0, lt=1.0, description="Nesterov momentum mu of "
+                            "the unrolled descent, in training and in the exported graph "
+                            "(nav_policy/policies/ebm.py); 0 = plain gradient steps")
     langevin_std: float = Field(default=0.05, ge=0.0)
     infonce_weight: float = Field(default=0.1, ge=0.0)
     energy_anchor_weight: float = Field(
@@ -116,8 +117,6 @@ class TrainEbmConfig(_Strict):
         if not self.data.tiers or sum(self.data.tiers.values()) <= 0 or \
                 min(self.data.tiers.values()) < 0:
             raise ValueError("data.tiers needs non-negative weights with a positive sum")
-        if self.train.momentum != 0.0:
-            raise ValueError("train.momentum: Nesterov momentum is not implemented; use 0")
         if self.train.crash_action_weight > 0 and self.train.risk_steps == 0:
             raise ValueError("train.crash_action_weight needs train.risk_steps > 0")
         if self.train.risk_steps > 0 and self.train.density_weight == 0 \

@@ -88,7 +88,8 @@ def corrupt_observations(obs: Any, low: Any, high: Any, std: Any, sigma_max: flo
 
 
 def density_loss(model: Any, obs: Any, feat: Any, a_hat: Any, alpha: Any, k: int, low: Any,
-                 high: Any, sigma_max: float, gen: Any, risky: Any = None) -> Any:
+                 high: Any, sigma_max: float, gen: Any, risky: Any = None,
+                 momentum: float = 0.0) -> Any:
     """Logistic loss with the energy at the inferred action as the logit: softplus(E) on the
     data (energy pushed below 0), softplus(-E) on corrupted observations at the action the
     same inference reaches from them (pushed above 0). The published energy is thereby a
@@ -102,7 +103,7 @@ def density_loss(model: Any, obs: Any, feat: Any, a_hat: Any, alpha: Any, k: int
     bad = corrupt_observations(obs, low, high, model.obs_std, sigma_max, gen)
     feat_bad = model.obs_features(bad)
     with torch.no_grad():
-        a_bad = unroll(model, feat_bad.detach(), alpha.detach(), k)[-1]
+        a_bad = unroll(model, feat_bad.detach(), alpha.detach(), k, momentum=momentum)[-1]
     e_data = model.energy(feat, a_hat.detach())
     e_out = model.energy(feat_bad, a_bad)
     e_in = e_data
@@ -146,8 +147,8 @@ def torch_policy(model: Any, alpha: float, cfg: TrainEbmConfig, energy_high: flo
     from nav_policy.policies.ebm import EbmInference, InferenceSettings
 
     inf = EbmInference(model, alpha, InferenceSettings(
-        cfg.inference.steps, cfg.inference.max_steps, cfg.inference.grad_eps, energy_high),
-        ActionSpec())
+        cfg.inference.steps, cfg.inference.max_steps, cfg.inference.grad_eps, energy_high,
+        cfg.train.momentum), ActionSpec())
 
     def act(obs: np.ndarray) -> tuple[float, float]:
         with torch.no_grad():
@@ -279,7 +280,7 @@ def train_ebm(config: str | Path | None = None, resume: str | Path | None = None
             frac = min(updates / max(total_updates - 1, 1), 1.0)
             noise = cfg.train.langevin_std * cosine(frac, 0.01)
             feat = model.obs_features(obs_t[idx])
-            steps = unroll(model, feat, log_alpha.exp(), k, noise)
+            steps = unroll(model, feat, log_alpha.exp(), k, noise, cfg.train.momentum)
             mse = torch.stack([((a - tgt_t[idx]) ** 2).mean() for a in steps]).mean()
             loss = mse
             if cfg.train.energy_anchor_weight > 0:
@@ -289,7 +290,8 @@ def train_ebm(config: str | Path | None = None, resume: str | Path | None = None
             if cfg.train.density_weight > 0:
                 den = density_loss(model, obs_t[idx], feat, steps[-1], log_alpha.exp(), k,
                                    low_t, high_t, cfg.train.density_sigma_max, gen,
-                                   risky if cfg.train.risk_steps > 0 else None)
+                                   risky if cfg.train.risk_steps > 0 else None,
+                                   cfg.train.momentum)
                 loss = loss + cfg.train.density_weight * den
                 sums["density"] += den.item() * len(idx)
             if cfg.train.crash_action_weight > 0 and bool(risky.any()):
@@ -356,7 +358,8 @@ def validate(model: Any, alpha: float, cfg: TrainEbmConfig, obs: Any, target: An
     from nav_policy.policies.ebm import EbmInference, InferenceSettings
 
     inf = EbmInference(model, alpha, InferenceSettings(cfg.inference.steps, cfg.inference.steps,
-                                                       cfg.inference.grad_eps), ActionSpec())
+                                                       cfg.inference.grad_eps,
+                                                       momentum=cfg.train.momentum), ActionSpec())
     model.eval()
     with torch.no_grad():
         _, e, _, chunk = inf(obs)
