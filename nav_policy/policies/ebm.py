@@ -26,6 +26,7 @@ import torch
 from torch import nn
 
 from nav_policy.codecs import ActionSpec, decode_action
+from nav_policy.training.features import proximity
 
 
 def silu_grad(z: torch.Tensor) -> torch.Tensor:
@@ -65,8 +66,8 @@ class EnergyModel(nn.Module):
         """The observation's share of the first pre-activation (computed once)."""
         x = (obs - self.obs_mean) / self.obs_std
         if self.proximity_sectors:
-            r = torch.clamp(obs[:, : self.proximity_sectors] - self.range_min, min=0.0)
-            x = torch.cat([x, torch.exp(-r / self.proximity_scale)], dim=1)
+            s = self.proximity_sectors
+            x = torch.cat([x, proximity(obs[:, :s], self.range_min, self.proximity_scale)], dim=1)
         return self.obs_in(x)
 
     def energy(self, feat: torch.Tensor, a: torch.Tensor) -> torch.Tensor:

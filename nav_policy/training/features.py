@@ -19,6 +19,15 @@ from typing import Any
 import numpy as np
 
 
+def proximity(ranges: Any, range_min: Any, scale: float) -> Any:
+    """exp(-max(r - range_min, 0) / scale) per sector (torch): 1 at contact, falling with
+    distance. The rl features extractor and the ebm energy model (model.features: proximity)
+    both use it, so the two learned planners see the same feature."""
+    import torch
+
+    return torch.exp(-torch.clamp(ranges - range_min, min=0.0) / scale)
+
+
 def proximity_extractor_class() -> Any:
     """The SB3 features extractor class (torch and SB3 imported on demand)."""
     import torch
@@ -40,7 +49,7 @@ def proximity_extractor_class() -> Any:
 
         def forward(self, obs: torch.Tensor) -> torch.Tensor:
             scaled = 2.0 * (obs - self.low) / self.span - 1.0
-            r = obs[:, : self.sectors] - self.low[: self.sectors]
-            return torch.cat([scaled, torch.exp(-r / self.scale)], dim=1)
+            s = self.sectors
+            return torch.cat([scaled, proximity(obs[:, :s], self.low[:s], self.scale)], dim=1)
 
     return ProximityFeatures
