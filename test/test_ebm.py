@@ -4,6 +4,8 @@ real ONNX export run in onnxruntime, the K-step inference and the energy gate.""
 from __future__ import annotations
 
 import math
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -190,25 +192,38 @@ def test_collected_episode_counts_down_to_its_collision() -> None:
     assert np.all(clean["to_collision"] == -1)
 
 
+def nav_policy_cli(*args: str, timeout: int = 600) -> subprocess.CompletedProcess:
+    """`nav-policy ARGS` in a subprocess, as a user types it."""
+    exe = str(Path(sys.executable).parent / "nav-policy")
+    return subprocess.run([exe, *args], capture_output=True, text=True, timeout=timeout,
+                          check=False)
+
+
+def cli_train_ebm(cfg: Path, runs: Path, *extra: str) -> Path:
+    """`nav-policy train ebm --config CFG --runs RUNS EXTRA...`: must succeed; its run dir."""
+    done = nav_policy_cli("train", "ebm", "--config", str(cfg), "--runs", str(runs), *extra)
+    assert done.returncode == 0, done.stderr[-2000:]
+    return Path(done.stderr.split("run directory: ")[-1].strip())
+
+
+def cli_export(run: Path, out: Path, parity_samples: int) -> None:
+    """`nav-policy export RUN --out OUT`: must succeed and report its parity check."""
+    done = nav_policy_cli("export", str(run), "--out", str(out), "--parity-samples",
+                          str(parity_samples))
+    assert done.returncode == 0 and "parity max abs diff" in done.stderr, done.stderr[-2000:]
+
+
 @pytest.fixture(scope="module")
 def smoke_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path, dict]:
     """The documented commands, as a user types them: train ebm, then export."""
     import json
-    import subprocess
-    import sys
 
     root = tmp_path_factory.mktemp("ebm")
     cfg = root / "ebm.yaml"
     cfg.write_text(SMOKE)
-    exe = str(Path(sys.executable).parent / "nav-policy")
-    done = subprocess.run([exe, "train", "ebm", "--config", str(cfg), "--runs", str(root / "runs")],
-                          capture_output=True, text=True, timeout=600, check=False)
-    assert done.returncode == 0, done.stderr[-2000:]
-    run = Path(done.stderr.split("run directory: ")[-1].strip())
+    run = cli_train_ebm(cfg, root / "runs")
     out = root / "local_ebm.onnx"
-    done = subprocess.run([exe, "export", str(run), "--out", str(out), "--parity-samples", "400"],
-                          capture_output=True, text=True, timeout=600, check=False)
-    assert done.returncode == 0 and "parity max abs diff" in done.stderr, done.stderr[-2000:]
+    cli_export(run, out, 400)
     from nav_policy.export.ebm_export import export_ebm_run
 
     report = export_ebm_run(run, root / "again.onnx", parity_samples=400)  # the same, as an API
@@ -271,9 +286,6 @@ def test_proximity_features_and_momentum_train_and_export_with_parity(
     dataset reused): the features are inside the model (a first layer over 67 + 60 inputs,
     exp(-(r - range_min) / scale) of the sectors), momentum is in the inference settings and
     the metadata, and the exported graph's output matches torch."""
-    import subprocess
-    import sys
-
     from nav_policy.export.ebm_export import build_inference
 
     run0, _, _ = smoke_run
@@ -281,16 +293,10 @@ def test_proximity_features_and_momentum_train_and_export_with_parity(
     cfg.write_text(SMOKE.replace("hidden: [32, 32]}", "hidden: [32, 32], features: proximity, "
                                  "proximity_scale: 0.3}").replace("dagger_rounds: 1", "dagger_rounds: 0")
                    .replace("train: {epochs: 2,", "train: {epochs: 2, momentum: 0.5,"))
-    exe = str(Path(sys.executable).parent / "nav-policy")
-    done = subprocess.run([exe, "train", "ebm", "--config", str(cfg), "--runs", str(tmp_path / "runs"),
-                           "--dataset", str(run0 / "dataset.npz"), "--total-steps", "1"],
-                          capture_output=True, text=True, timeout=600, check=False)
-    assert done.returncode == 0, done.stderr[-2000:]
-    run = Path(done.stderr.split("run directory: ")[-1].strip())
+    run = cli_train_ebm(cfg, tmp_path / "runs", "--dataset", str(run0 / "dataset.npz"),
+                        "--total-steps", "1")
     out = tmp_path / "prox.onnx"
-    done = subprocess.run([exe, "export", str(run), "--out", str(out), "--parity-samples", "300"],
-                          capture_output=True, text=True, timeout=600, check=False)
-    assert done.returncode == 0 and "parity max abs diff" in done.stderr, done.stderr[-2000:]
+    cli_export(run, out, 300)
     module, _ = build_inference(run)
     m = module.model
     assert m.obs_in.in_features == 67 + 60 and m.proximity_scale == 0.3
@@ -311,21 +317,23 @@ def test_proximity_features_and_momentum_train_and_export_with_parity(
 
 def test_collect_only_writes_the_demonstrations_and_stops(tmp_path: Path) -> None:
     """`train ebm --collect-only`: the dataset (for rl's bc_init.dataset) and no training;
-    --resume trains on that run later. On a local run the flag is refused (exit 2)."""
-    import subprocess
-    import sys
-
+    --resume then trains on that run's dataset. On a local run the flag is refused (exit 2)."""
     cfg = tmp_path / "c.yaml"
-    cfg.write_text(SMOKE.replace("episodes: 2,", "episodes: 1,"))
-    exe = str(Path(sys.executable).parent / "nav-policy")
-    done = subprocess.run([exe, "train", "ebm", "--config", str(cfg), "--runs", str(tmp_path / "r"),
-                           "--collect-only"], capture_output=True, text=True, timeout=300, check=False)
+    cfg.write_text(SMOKE.replace("episodes: 2,", "episodes: 1,").replace("dagger_rounds: 1",
+                                                                          "dagger_rounds: 0"))
+    one = cli_train_ebm(cfg, tmp_path / "r", "--collect-only")  # one episode: collects fine ...
+    assert len(load_dataset(one / "dataset.npz")["act"]) > 10
+    assert not (one / "best.pt").exists() and not (one / "eval.csv").exists()
+    done = nav_policy_cli("train", "ebm", "--resume", str(one))  # ... but cannot be split
+    assert done.returncode == 2 and "training needs at least 2" in done.stderr, done.stderr[-800:]
+    cfg.write_text(SMOKE.replace("dagger_rounds: 1", "dagger_rounds: 0"))
+    run = cli_train_ebm(cfg, tmp_path / "r", "--collect-only")
+    collected = load_dataset(run / "dataset.npz")["act"]
+    done = nav_policy_cli("train", "ebm", "--resume", str(run), "--total-steps", "1")
     assert done.returncode == 0, done.stderr[-2000:]
-    run = Path(done.stderr.split("run directory: ")[-1].strip())
-    assert len(load_dataset(run / "dataset.npz")["act"]) > 10
-    assert not (run / "best.pt").exists() and not (run / "eval.csv").exists()
-    bad = subprocess.run([exe, "train", "local", "--config", str(cfg), "--collect-only"],
-                         capture_output=True, text=True, timeout=120, check=False)
+    assert (run / "best.pt").is_file() and len((run / "eval.csv").read_text().splitlines()) == 2
+    assert np.array_equal(load_dataset(run / "dataset.npz")["act"], collected)  # not recollected
+    bad = nav_policy_cli("train", "local", "--config", str(cfg), "--collect-only", timeout=120)
     assert bad.returncode == 2 and "--collect-only applies to ebm" in bad.stderr
 
 

@@ -37,6 +37,9 @@ from nav_policy.training.rundir import create_run_dir, read_meta, write_meta
 def split_episodes(episode: np.ndarray, fraction: float, seed: int) -> np.ndarray:
     """Boolean mask of validation samples: whole episodes, drawn from `seed`."""
     ids = np.unique(episode)
+    if len(ids) < 2:
+        raise ConfigError(f"the dataset holds {len(ids)} episode(s): training needs at least 2, "
+                          "whole episodes being split between training and validation")
     rng = np.random.default_rng(seed)
     n_val = max(1, int(round(fraction * len(ids))))
     val_ids = rng.choice(ids, size=n_val, replace=False)
