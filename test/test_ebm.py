@@ -437,6 +437,15 @@ def test_bad_inputs_are_clear_errors(tmp_path: Path, smoke_run: tuple[Path, Path
     cfg.write_text("data: {tiers: {lava: 1.0}}\n")
     with pytest.raises(ConfigError, match="lava"):
         load_ebm_config(cfg)
+    # DAgger round 6 from world seed 300000 would drive the held-out evaluation worlds (900000+)
+    cfg.write_text("data: {world_seed: 300000, dagger_rounds: 6}\n")
+    with pytest.raises(ConfigError, match="DAgger round 6 would use world seeds 900000"):
+        load_ebm_config(cfg)
+    cfg.write_text("data: {world_seed: 300000, dagger_rounds: 5}\n")  # 800000..: clear of them
+    assert load_ebm_config(cfg).data.dagger_rounds == 5
+    cfg.write_text("data: {world_seed: 899990}\n")  # the expert's own episodes, too
+    with pytest.raises(ConfigError, match="the expert's episodes"):
+        load_ebm_config(cfg)
     with pytest.raises(ConfigError, match="unknown ebm parameter"):
         make_planner("ebm", model=smoke_run[1], temperature=3)
     with pytest.raises(ModelError, match="energy_speed_factor"):

@@ -37,6 +37,9 @@ class DataConfig(_Strict):
     dagger_epochs: int = Field(default=10, gt=0)
 
 
+DAGGER_SEED_STRIDE = 100_000  # round r of collection uses world seeds world_seed + r * stride + i
+
+
 class ModelConfig(_Strict):
     horizon: int = Field(default=4, ge=1, le=16)
     hidden: list[int] = [256, 256]
@@ -130,7 +133,25 @@ class TrainEbmConfig(_Strict):
         lo, hi = self.data.perturb_steps
         if not 1 <= lo <= hi:
             raise ValueError("data.perturb_steps must be [lo, hi] with 1 <= lo <= hi")
+        self._check_world_seeds()
         return self
+
+    def _check_world_seeds(self) -> None:
+        """Training worlds must not be the held-out ones: round r collects episodes i with world
+        seed data.world_seed + r * DAGGER_SEED_STRIDE + i, evaluation uses eval.seed + i."""
+        d, ev = self.data, self.eval
+        for r in range(d.dagger_rounds + 1):
+            n = d.episodes if r == 0 else d.dagger_episodes
+            if n > DAGGER_SEED_STRIDE:
+                raise ValueError(f"at most {DAGGER_SEED_STRIDE} episodes per collection round "
+                                 f"(round {r} asks for {n})")
+            lo = d.world_seed + r * DAGGER_SEED_STRIDE
+            if lo < ev.seed + ev.episodes_per_tier and ev.seed < lo + n:
+                what = "the expert's episodes" if r == 0 else f"DAgger round {r}"
+                raise ValueError(
+                    f"{what} would use world seeds {lo}..{lo + n - 1}, which include the held-out "
+                    f"evaluation worlds (eval.seed {ev.seed}..{ev.seed + ev.episodes_per_tier - 1}"
+                    f"); choose another data.world_seed or eval.seed, or fewer DAgger rounds")
 
 
 def load_ebm_config(path: str | Path | None,

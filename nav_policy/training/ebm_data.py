@@ -25,13 +25,10 @@ import gymnasium as gym
 import numpy as np
 
 from nav_policy.codecs import encode_action
-from nav_policy.training.ebm_config import TrainEbmConfig
+from nav_policy.training.ebm_config import DAGGER_SEED_STRIDE, TrainEbmConfig
 
 ENV_ID = "nav_policy/LocalNav-v0"
 TIER_NAMES = ("easy", "medium", "hard", "dynamic")
-
-
-DAGGER_SEED_STRIDE = 100_000  # round r of DAgger uses world seeds world_seed + r * stride + i
 
 
 def episode_plan(cfg: TrainEbmConfig, round_: int = 0) -> list[tuple[int, str, int]]:
