@@ -18,6 +18,7 @@ import numpy as np
 import pytest
 
 from nav_policy.bench.cli import bench_payload
+from nav_policy.bench.report import report_text, sign_test_p, wilson_interval
 from nav_policy.bench.runner import (
     BenchConfig,
     EpisodeResult,
@@ -120,14 +121,46 @@ def test_compare_gives_every_planner_the_same_episodes(tmp_path: Path) -> None:
     grouped = run_benchmark(cfg, factory=seek_factory, progress=False)
     seeds = {name: [r.scenario.world_seed for r in res] for name, res in grouped.items()}
     assert seeds["seek"] == seeds["creep"] and len(seeds["seek"]) == 2
-    payload, _ = bench_payload(cfg, grouped, tmp_path, "cmd", compare=True)
+    payload, summaries = bench_payload(cfg, grouped, tmp_path, "cmd", compare=True)
     assert set(payload["planners"]) == {"seek", "creep"}
     assert payload["reference"] == "seek"  # no classical planner: the first one named
     assert payload["ratios"]["seek"]["success_diff"] == 0.0
     creep = payload["planners"]["creep"]
     assert set(creep["per_tier"]) == {"easy", "dynamic"}
     assert payload["tiers"] == ["easy", "dynamic"] and payload["barn_v_ref"] == 0.5
+    # the paired comparison counts, world by world, against the reference's own outcomes
+    seek = {(e["tier"], e["index"]): e["success"] for e in payload["planners"]["seek"]["per_episode"]}
+    for e in creep["per_episode"]:
+        cell = payload["paired"]["creep"][e["tier"]]
+        assert cell["pairs"] == 1
+        assert cell["wins"] == int(e["success"] and not seek[(e["tier"], e["index"])])
+        assert cell["losses"] == int(seek[(e["tier"], e["index"])] and not e["success"])
+    assert "seek" not in payload["paired"]
+    lo, hi = creep["per_tier"]["easy"]["success_ci95"]
+    assert 0.0 <= lo <= creep["per_tier"]["easy"]["success_rate"] <= hi <= 1.0
+    text = report_text(summaries, payload)
+    assert "succeeded where seek failed" in text and "95% CI" in text
     json.dumps(payload, allow_nan=False)
+
+
+def test_success_intervals_and_sign_test() -> None:
+    # scipy (a dependency) is an independent implementation of both
+    from scipy.stats import binomtest
+    for k, n in [(0, 20), (15, 20), (19, 20), (81, 100)]:
+        ref = binomtest(k, n).proportion_ci(method="wilson")
+        assert wilson_interval(k, n) == pytest.approx((ref.low, ref.high), abs=1e-4)
+        for wins, losses in [(k % 7, n % 5), (3, 0), (6, 7)]:
+            expect = binomtest(wins, wins + losses).pvalue if wins + losses else 1.0
+            assert sign_test_p(wins, losses) == pytest.approx(expect, rel=1e-9)
+    assert wilson_interval(20, 20)[1] == 1.0 and wilson_interval(20, 20)[0] < 1.0
+    assert wilson_interval(0, 0) == (0.0, 1.0)
+    # one episode in 20 moves the rate 5 points; the interval at 19/20 spans 25
+    lo, hi = wilson_interval(19, 20)
+    assert hi - lo > 0.2
+    # exact sign test: 10 wins to 0 is p = 2 / 2^10; 6 to 7 is no evidence at all
+    assert sign_test_p(10, 0) == pytest.approx(2 / 1024)
+    assert sign_test_p(6, 7) == 1.0 and sign_test_p(0, 0) == 1.0
+    assert sign_test_p(3, 0) == pytest.approx(0.25)
 
 
 def test_world_file_scenarios(tmp_path: Path) -> None:

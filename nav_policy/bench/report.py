@@ -34,17 +34,47 @@ PLANNER_COLORS: tuple[str, ...] = ("tab:blue", "tab:orange", "tab:green", "tab:r
 # ---- numbers ------------------------------------------------------------------------------------
 
 
+def wilson_interval(successes: int, n: int, z: float = 1.96) -> tuple[float, float]:
+    """Wilson score interval of a success rate (95 % for z = 1.96); (0, 1) with no episodes.
+    Unlike p +- z * sqrt(p (1 - p) / n) it stays inside [0, 1] and is not empty at 0 or n."""
+    if n <= 0:
+        return 0.0, 1.0
+    p = successes / n
+    den = 1.0 + z * z / n
+    mid = (p + z * z / (2 * n)) / den
+    half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / den
+    return max(0.0, mid - half), min(1.0, mid + half)
+
+
+def sign_test_p(wins: int, losses: int) -> float:
+    """Exact two-sided sign test (McNemar's exact test on paired outcomes): the chance of a split
+    at least this uneven between the discordant episodes if neither planner were better."""
+    n = wins + losses
+    if n == 0:
+        return 1.0
+    tail = sum(math.comb(n, i) for i in range(min(wins, losses) + 1)) / 2.0 ** n
+    return min(1.0, 2.0 * tail)
+
+
+def _success_ci(results: Sequence[EpisodeResult]) -> list[float]:
+    lo, hi = wilson_interval(sum(bool(r.metrics["success"]) for r in results), len(results))
+    return [lo, hi]
+
+
 def planner_summary(results: Sequence[EpisodeResult], v_ref: float,
                     with_episodes: bool = True) -> dict[str, Any]:
-    """Metrics of one planner over its episodes, with a per-tier breakdown."""
+    """Metrics of one planner over its episodes, with a per-tier breakdown (success rates with
+    their Wilson 95 % interval, `success_ci95`)."""
     out = summarize([r.metrics for r in results], _pooled(results), v_ref)
+    out["success_ci95"] = _success_ci(results)
     tiers: dict[str, list[EpisodeResult]] = {}
     for r in results:
         tiers.setdefault(r.scenario.tier, []).append(r)
     out["per_tier"] = {}
     for tier, group in tiers.items():
         s = summarize([r.metrics for r in group], _pooled(group), v_ref)
-        out["per_tier"][tier] = {"n_episodes": s["n_episodes"], **{k: s[k] for k in TIER_KEYS}}
+        out["per_tier"][tier] = {"n_episodes": s["n_episodes"], **{k: s[k] for k in TIER_KEYS},
+                                 "success_ci95": _success_ci(group)}
     if with_episodes:
         out["per_episode"] = [r.row() for r in results]
     return out
@@ -87,9 +117,36 @@ def ratios(summaries: Mapping[str, Mapping[str, Any]], reference: str) -> dict[s
     return out
 
 
+def paired(summaries: Mapping[str, Mapping[str, Any]], reference: str) -> dict[str, Any]:
+    """Per planner and tier, success on the same worlds against the reference: `pairs` (worlds
+    both ran), `wins` (the planner succeeded, the reference did not), `losses` (the reverse) and
+    `p_value` (exact sign test on wins vs losses). Needs the summaries' per-episode rows."""
+    def outcomes(name: str) -> dict[tuple[str, int], bool]:
+        return {(e["tier"], int(e["index"])): bool(e["success"])
+                for e in summaries[name].get("per_episode", [])}
+
+    ref = outcomes(reference)
+    out: dict[str, Any] = {}
+    for name in summaries:
+        if name == reference:
+            continue
+        mine = outcomes(name)
+        by_tier: dict[str, dict[str, Any]] = {}
+        for key in [k for k in mine if k in ref]:  # the run's tier order
+            t = by_tier.setdefault(key[0], {"pairs": 0, "wins": 0, "losses": 0})
+            t["pairs"] += 1
+            t["wins"] += int(mine[key] and not ref[key])
+            t["losses"] += int(ref[key] and not mine[key])
+        for t in by_tier.values():
+            t["p_value"] = sign_test_p(t["wins"], t["losses"])
+        out[name] = by_tier
+    return out
+
+
 def compare_payload(summaries: dict[str, dict[str, Any]], args: dict[str, Any]) -> dict[str, Any]:
     ref = reference_planner(list(summaries))
-    return {"planners": summaries, "reference": ref, "ratios": ratios(summaries, ref), **args}
+    return {"planners": summaries, "reference": ref, "ratios": ratios(summaries, ref),
+            "paired": paired(summaries, ref), **args}
 
 
 def jsonable(obj: Any) -> Any:
@@ -139,16 +196,34 @@ def markdown_table(summaries: Mapping[str, Mapping[str, Any]],
     return "\n".join(lines)
 
 
+def _ci(t: Mapping[str, Any]) -> str:
+    ci = t.get("success_ci95")  # JSONs written before the intervals existed lack it
+    return f"{ci[0]:.2f}-{ci[1]:.2f}" if ci else "-"
+
+
 def tier_table(summaries: Mapping[str, Mapping[str, Any]]) -> str:
-    """Success / collision / SPL / BARN per planner and tier."""
-    head = ["planner", "tier", "episodes", "success", "collision", "timeout", "SPL", "BARN"]
+    """Success (with its 95 % interval) / collision / SPL / BARN per planner and tier."""
+    head = ["planner", "tier", "episodes", "success", "95% CI", "collision", "timeout", "SPL",
+            "BARN"]
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for name, s in summaries.items():
         for tier, t in s["per_tier"].items():
             lines.append("| " + " | ".join([
-                name, tier, str(t["n_episodes"]), _fmt(t["success_rate"]),
+                name, tier, str(t["n_episodes"]), _fmt(t["success_rate"]), _ci(t),
                 _fmt(t["collision_rate"]), _fmt(t["timeout_rate"]), _fmt(t["spl"]),
                 _fmt(t["barn_score"], 3)]) + " |")
+    return "\n".join(lines)
+
+
+def paired_table(paired_map: Mapping[str, Mapping[str, Any]], reference: str) -> str:
+    """The paired comparison: on how many of the same worlds each planner beat the reference."""
+    head = ["planner", "tier", "worlds", f"succeeded where {reference} failed",
+            f"failed where {reference} succeeded", "p (sign test)"]
+    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    for name, tiers in paired_map.items():
+        for tier, t in tiers.items():
+            lines.append(f"| {name} | {tier} | {t['pairs']} | {t['wins']} | {t['losses']} | "
+                         f"{t['p_value']:.3g} |")
     return "\n".join(lines)
 
 
@@ -156,8 +231,13 @@ def report_text(summaries: Mapping[str, Mapping[str, Any]], payload: Mapping[str
     """The tables printed after a run (overall, then per tier)."""
     ref = payload.get("reference")
     ratio_map = payload.get("ratios") if len(summaries) > 1 else None
+    pairs = payload.get("paired") if len(summaries) > 1 else None
+    pair_text = ("\n\n" + paired_table(pairs, str(ref)) + "\n\nSame worlds, paired: a tier's "
+                 "difference is real only where p is small (p < 0.05: the split between the "
+                 "two columns would be rarer than 1 in 20 if neither planner were better)."
+                 if pairs and any(pairs.values()) else "")
     return (markdown_table(summaries, ratio_map, ref) + "\n\n" + tier_table(summaries)
-            + f"\n\nBARN v_ref = {payload.get('barn_v_ref')} m/s (robot v_max)\n"
+            + pair_text + f"\n\nBARN v_ref = {payload.get('barn_v_ref')} m/s (robot v_max)\n"
             + (f"Every command went through the node's safety layer (--safety-layer, collision "
                f"model {_safety_model(payload['safety_layer'])}).\n"
                if payload.get("safety_layer") else ""))
@@ -191,14 +271,19 @@ def plot_success(summaries: Mapping[str, Mapping[str, Any]], path: Path) -> None
     fig, ax = plt.subplots(figsize=(1.6 + 1.4 * len(tiers), 3.2))
     x = np.arange(len(tiers))
     for k, name in enumerate(names):
-        rates = [summaries[name]["per_tier"].get(t, {}).get("success_rate", 0.0) for t in tiers]
+        rows = [summaries[name]["per_tier"].get(t, {}) for t in tiers]
+        rates = [r.get("success_rate", 0.0) for r in rows]
+        cis = [r.get("success_ci95") or [rate, rate] for r, rate in zip(rows, rates)]
+        err = np.array([[rate - ci[0] for rate, ci in zip(rates, cis)],
+                        [ci[1] - rate for rate, ci in zip(rates, cis)]]).clip(min=0)
         bars = ax.bar(x + (k - (len(names) - 1) / 2) * width, rates, width, label=name,
-                      color=PLANNER_COLORS[k % len(PLANNER_COLORS)])
+                      color=PLANNER_COLORS[k % len(PLANNER_COLORS)], yerr=err,
+                      error_kw={"elinewidth": 0.8, "capsize": 2, "ecolor": "0.3"})
         ax.bar_label(bars, fmt="%.2f", fontsize=7)
     ax.set_xticks(x, tiers)
     ax.set_ylim(0, 1.1)
     ax.set_ylabel("success rate")
-    ax.set_title("success by tier")
+    ax.set_title("success by tier (bars: Wilson 95 % interval)")
     ax.legend(fontsize=8)
     fig.tight_layout()
     fig.savefig(path, dpi=110)
