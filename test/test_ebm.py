@@ -517,6 +517,19 @@ def test_ebm_study_runs_every_part_on_an_exported_file(smoke_run: tuple[Path, Pa
                               "speed_factor_0.5_above_-1.5", "speed_factor_0_above_-1.5"}
     hand = r["handover"]
     assert hand["fallback"] == "dwa" and 0.0 <= hand["handover_share"] <= 1.0
+    # collisions against the ungated model, world by world, from the recorded outcomes
+    paired = r["collisions_vs_ungated"]
+    assert set(paired) == set(r["gate"]) - {"ungated"} | {"handover"}
+    base = r["gate"]["ungated"]
+    for name, tiers in paired.items():
+        row = hand if name == "handover" else r["gate"][name]
+        for t, cell in tiers.items():
+            assert len(row[t]["outcomes"]) == 1 and set(row[t]["outcomes"]) <= set("sct")
+            assert row[t]["collision_rate"] == row[t]["outcomes"].count("c")
+            ungated_c, this_c = base[t]["outcomes"] == "c", row[t]["outcomes"] == "c"
+            assert (cell["avoided"], cell["added"]) == (int(ungated_c and not this_c),
+                                                        int(this_c and not ungated_c))
+            assert cell["p_value"] == 1.0  # one episode can never be evidence
     assert all(0.0 <= hand[t]["collision_rate"] <= 1.0 for t in ("hard", "dynamic"))
     pre = r["precollision"]
     assert pre["episodes"] == 2 and pre["n_before"] <= 10 * pre["collisions"]

@@ -66,8 +66,33 @@ def _tier_rows(env: gym.Env, planner: Any, tiers: tuple[str, ...], episodes: int
             bar.update(1)
         s = summarise(eps)
         rows[tier] = {key: s[key] for key in keys}
+        rows[tier]["outcomes"] = "".join(e.outcome[0] for e in eps)  # s / c / t, episode i
         every += eps
     return rows, every
+
+
+def collisions_vs_ungated(result: dict[str, Any]) -> dict[str, Any]:
+    """Per gate setting (and the handover) and tier, against the ungated model on the same worlds:
+    collisions `avoided` (ungated collided, this did not), `added` (the reverse) and the exact
+    sign test's p on those two counts."""
+    from nav_policy.bench.report import sign_test_p
+
+    base = result.get("gate", {}).get("ungated")
+    if not base:
+        return {}
+    rows = {k: v for k, v in result["gate"].items() if k != "ungated"}
+    if "handover" in result:
+        rows["handover"] = result["handover"]
+    out: dict[str, Any] = {}
+    for name, row in rows.items():
+        out[name] = {}
+        for tier in ("hard", "dynamic"):
+            a, b = base[tier]["outcomes"], row[tier]["outcomes"]
+            avoided = sum(x == "c" and y != "c" for x, y in zip(a, b))
+            added = sum(y == "c" and x != "c" for x, y in zip(a, b))
+            out[name][tier] = {"avoided": avoided, "added": added,
+                               "p_value": sign_test_p(avoided, added)}
+    return out
 
 
 GATE_KEYS = ("success_rate", "collision_rate", "timeout_rate", "success_steps_mean")
@@ -508,6 +533,8 @@ def main(argv: list[str] | None = None) -> int:
                                     cast(tuple[float, ...], factors), thresholds)
     if "handover" in parts:
         result["handover"] = handover_study(args.model, args.episodes, args.seed, prog)
+    if "gate" in parts:
+        result["collisions_vs_ungated"] = collisions_vs_ungated(result)
     if "precollision" in parts:
         result["precollision"] = precollision_study(args.model, args.episodes, args.seed, prog)
     if "uncertainty" in parts:
