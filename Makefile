@@ -4,7 +4,7 @@
 #   make demo    end-to-end demo, headless (sim + ROS nodes + instruction)
 #   make test    the pytest suite
 #   make bench   speed benchmarks (see docs/BENCHMARKS.md)
-#   make lint    ruff
+#   make lint    ruff, and the package layers (import-linter contracts in .importlinter)
 
 PYTHON ?= python3
 VENV ?= .venv
@@ -41,10 +41,11 @@ test: $(STAMP)
 	$(PY) -m pytest -q -p no:cacheprovider test/
 
 bench: $(STAMP)
-	$(PY) -m nav_policy.sim.speed
+	$(PY) -m nav_policy.bench.speed
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check --select $(RUFF_RULES) --ignore B905 --extend-per-file-ignores "test/test_ros_*.py:E402" nav_policy test
+	$(VENV)/bin/lint-imports
 
 clean-venv:
 	rm -rf $(VENV)

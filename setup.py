@@ -69,7 +69,7 @@ setup(
         ],
         "gpu": ["onnxruntime-gpu>=1.18"],
         "dist": ["ray>=2.9"],
-        "dev": ["pytest>=8", "hypothesis>=6.100", "ruff>=0.5", "mypy>=1.10"],
+        "dev": ["pytest>=8", "hypothesis>=6.100", "ruff>=0.5", "mypy>=1.10", "import-linter>=2.1"],
     },
     zip_safe=True,
     maintainer="nav_policy developers",

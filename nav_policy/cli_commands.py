@@ -8,7 +8,7 @@ import importlib
 # module path -> each module exposes add_parsers(sub) registering its subcommands
 _MODULES = (
     "nav_policy.demo",
-    "nav_policy.training.cli",
+    "nav_policy.train_cli",
     "nav_policy.bench.cli",
     "nav_policy.deception.cli",
     "nav_policy.ros.cli",

@@ -15,9 +15,9 @@ import torch
 
 from nav_policy.codecs import ActionSpec
 from nav_policy.errors import ConfigError, ModelError
-from nav_policy.export.planner import PolicyPlanner
-from nav_policy.export.runtime import PolicyRuntime
+from nav_policy.planners.learned import PolicyPlanner
 from nav_policy.policies.ebm import EbmInference, EnergyModel, InferenceSettings, unroll
+from nav_policy.runtime.session import PolicyRuntime
 from nav_policy.training.ebm_config import load_ebm_config
 from nav_policy.training.ebm_data import action_chunks, load_dataset
 

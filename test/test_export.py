@@ -9,8 +9,8 @@ import onnx
 import pytest
 
 from nav_policy.errors import ConfigError, ModelError
-from nav_policy.export.planner import PolicyPlanner
-from nav_policy.export.runtime import PolicyRuntime
+from nav_policy.planners.learned import PolicyPlanner
+from nav_policy.runtime.session import PolicyRuntime
 
 
 @pytest.fixture(scope="module")

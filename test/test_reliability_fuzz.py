@@ -31,7 +31,6 @@ from nav_policy.codecs import (
 )
 from nav_policy.deception.graphs import GraphError, graph_from_dict
 from nav_policy.errors import CodecError, ModelError, WorldError
-from nav_policy.export.metadata import REQUIRED, ModelMetadata
 from nav_policy.instruct.errors import InstructionError
 from nav_policy.instruct.parser import RawStep
 from nav_policy.instruct.schema import plan_from_data
@@ -42,6 +41,7 @@ from nav_policy.instruct.vlm import (
     plan_steps_from_content,
     reply_content,
 )
+from nav_policy.runtime.metadata import REQUIRED, ModelMetadata
 from nav_policy.sim.world import World, world_from_dict
 
 FUZZ = settings(max_examples=150, deadline=None,

@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 
 from nav_policy.errors import ConfigError
+from nav_policy.planners.safety import SafetyConfig, SafetyLayer, Watchdog, scan_problem
 from nav_policy.ros import params
 from nav_policy.ros.control import STOP_REPEATS, LocalController, PolicyScheduler
 from nav_policy.ros.convert import (
@@ -31,7 +32,6 @@ from nav_policy.ros.fusion import (
     merge_scans,
     stamp_mismatch,
 )
-from nav_policy.ros.safety import SafetyConfig, SafetyLayer, Watchdog, scan_problem
 
 REPO = Path(__file__).resolve().parents[1]
 BEAMS = 360
@@ -418,7 +418,8 @@ def test_pure_helpers_and_the_cli_do_not_import_rclpy() -> None:
     import sys
 
     code = ("import sys, nav_policy.cli, nav_policy.cli_commands, argparse\n"
-            "from nav_policy.ros import params, safety, convert, control, fusion, cli\n"
+            "from nav_policy.ros import params, convert, control, fusion, cli\n"
+            "from nav_policy.planners import safety\n"
             "p = argparse.ArgumentParser(); nav_policy.cli_commands.add_all(p.add_subparsers())\n"
             "print('rclpy' in sys.modules)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,

@@ -38,8 +38,8 @@ from sensor_msgs.msg import LaserScan
 from std_msgs.msg import String
 
 from nav_policy.codecs import CODEC_VERSION, ActionSpec, ObsSpec
-from nav_policy.export.metadata import ModelMetadata
 from nav_policy.ros import msgs
+from nav_policy.runtime.metadata import ModelMetadata
 
 REPO = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent

@@ -36,13 +36,12 @@ from typing import Any, cast
 import gymnasium as gym
 import numpy as np
 
-import nav_policy  # noqa: F401 - registers the env ids
 from nav_policy.codecs import encode_action, encode_observation, initial_prev_action
 from nav_policy.envs.local_nav import LocalNavEnv
 from nav_policy.envs.registration import LOCAL_NAV_ID
 from nav_policy.errors import WorldError
-from nav_policy.export.planner import PolicyPlanner
 from nav_policy.planners.evaluate import run_episode, summarise
+from nav_policy.planners.learned import PolicyPlanner
 
 TIERS = ("easy", "medium", "hard", "dynamic")
 

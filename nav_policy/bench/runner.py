@@ -156,7 +156,9 @@ def _worker_env() -> Any:
     if "env" not in _WORKER:
         import gymnasium as gym
 
-        import nav_policy  # noqa: F401 - registers the env ids
+        from nav_policy.envs.registration import register_envs
+
+        register_envs()  # the ids, also in a fresh worker process
 
         _WORKER["env"] = gym.make(ENV_ID)
     return _WORKER["env"]
@@ -218,7 +220,7 @@ def served_safety_layer(robot: RobotSpec, collision_model: str = "approach") -> 
     default margins (config/nav_policy.yaml: approach 1.0 s, 0.02 m; zones stop 0.10 m, slow
     0.25 m, 0.05 m lateral margin), the given collision model and the robot's limits: what a
     robot running the node would execute. Not timed as compute."""
-    from nav_policy.ros.safety import SafetyConfig, SafetyLayer, ScanGeometry
+    from nav_policy.planners.safety import SafetyConfig, SafetyLayer, ScanGeometry
 
     layer = SafetyLayer(SafetyConfig(radius=robot.radius, max_vel_x=robot.v_max,
                                      max_vel_theta=robot.w_max, acc_lim_x=robot.acc_v,

@@ -38,7 +38,7 @@ class OnnxPolicy:
         import onnx
         import onnxruntime as ort
 
-        from nav_policy.export.metadata import ModelMetadata, check_compatible
+        from nav_policy.runtime.metadata import ModelMetadata, check_compatible
 
         p = Path(path)
         if not p.is_file():

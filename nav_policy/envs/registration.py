@@ -12,9 +12,6 @@ def register_envs() -> None:
     if LOCAL_NAV_ID not in gym.registry:
         gym.register(id=LOCAL_NAV_ID, entry_point="nav_policy.envs.local_nav:LocalNavEnv",
                      max_episode_steps=LOCAL_NAV_MAX_STEPS)
-    from nav_policy.deception.registration import register as register_deception
-
-    register_deception()
 
 
 def codec_specs(env_kwargs: dict[str, Any]) -> tuple[Any, Any]:

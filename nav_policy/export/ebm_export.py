@@ -24,7 +24,7 @@ import numpy as np
 
 from nav_policy.codecs import CODEC_VERSION, ActionSpec
 from nav_policy.errors import ConfigError, ModelError
-from nav_policy.export.metadata import ModelMetadata
+from nav_policy.runtime.metadata import ModelMetadata
 from nav_policy.training.rundir import read_meta
 
 PARITY_TOL = 1e-4  # m/s and rad/s, after up to 8 unrolled float32 gradient steps

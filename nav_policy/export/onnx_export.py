@@ -14,7 +14,7 @@ import numpy as np
 
 from nav_policy.codecs import CODEC_VERSION, ActionSpec, ObsSpec, decode_action
 from nav_policy.errors import ModelError
-from nav_policy.export.metadata import ModelMetadata
+from nav_policy.runtime.metadata import ModelMetadata
 from nav_policy.training.config import load_config
 from nav_policy.training.rundir import read_meta
 
@@ -56,7 +56,9 @@ def _parity_observations(spec: ObsSpec, n: int, rng: np.random.Generator,
     """Half from real env rollouts (random actions), half uniform within the obs bounds."""
     import gymnasium as gym
 
-    import nav_policy  # noqa: F401
+    from nav_policy.envs.registration import register_envs
+
+    register_envs()  # the ids, also in a fresh worker process
 
     kwargs = {k: v for k, v in env_kwargs.items() if k != "randomize"}
     env = gym.make("nav_policy/LocalNav-v0", **kwargs)

@@ -58,7 +58,7 @@ def make_planner(name: str, robot: RobotSpec | None = None, model: str | Path | 
     """A LocalPlanner by name: "dwa" and "mppi" (params override config/planners.yaml), or
     "rl" / "ebm" loaded from the exported `model` file."""
     if name in ("rl", "ebm"):
-        from nav_policy.export.planner import PolicyPlanner
+        from nav_policy.planners.learned import PolicyPlanner
         known = {"energy_gate", "energy_speed_factor", "steps", "max_steps"} \
             if name == "ebm" else set()
         unknown = sorted(set(params) - known)

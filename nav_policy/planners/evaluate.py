@@ -28,7 +28,6 @@ import gymnasium as gym
 import numpy as np
 import yaml
 
-import nav_policy  # noqa: F401 - registers the env ids
 from nav_policy.codecs import encode_action
 from nav_policy.envs.local_nav import LocalNavEnv
 from nav_policy.envs.registration import LOCAL_NAV_ID

@@ -4,7 +4,7 @@ inference that is exported to ONNX whole (one ORT call per control step on the r
     E(o, a) = w_L . silu(W_{L-1} ... silu(W_o o_n + W_a a + b_1) ...) + b_L
     o_n = (o - mean) / std          (dataset statistics, inside the model)
           with proximity features also exp(-max(r - range_min, 0) / scale) per lidar sector
-          appended (nav_policy/training/features.py says why; model.features in the config)
+          appended (nav_policy/policies/features.py says why; model.features in the config)
     a   = chunk of H (v, w) steps, normalised to [-1, 1], flattened to 2H
 
 Inference (DESIGN.md): a_0 = a learned start; a_{k+1} = clip(a_k - alpha * grad_a E(o, a_k), -1, 1)
@@ -26,7 +26,7 @@ import torch
 from torch import nn
 
 from nav_policy.codecs import ActionSpec, decode_action
-from nav_policy.training.features import proximity
+from nav_policy.policies.features import proximity
 
 
 def silu_grad(z: torch.Tensor) -> torch.Tensor:

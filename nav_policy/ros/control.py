@@ -24,14 +24,14 @@ from typing import Any
 import numpy as np
 
 from nav_policy.planners.base import lookahead_point
-from nav_policy.ros.convert import OdomData, ScanData, make_frame
-from nav_policy.ros.safety import (
+from nav_policy.planners.safety import (
     SafetyLayer,
     SafetyResult,
     ScanGeometry,
     Watchdog,
     scan_problem,
 )
+from nav_policy.ros.convert import OdomData, ScanData, make_frame
 
 STOP_REPEATS = 3  # zero commands published when a goal ends, then the node goes quiet
 

@@ -27,6 +27,7 @@ from sensor_msgs.msg import LaserScan
 from std_msgs.msg import Float64MultiArray, String
 
 from nav_policy.errors import ConfigError, ModelError, NavPolicyError
+from nav_policy.planners.safety import SafetyConfig, SafetyLayer
 from nav_policy.ros import msgs
 from nav_policy.ros.control import LocalController, TickResult
 from nav_policy.ros.convert import (
@@ -36,7 +37,6 @@ from nav_policy.ros.convert import (
     scan_from_msg,
 )
 from nav_policy.ros.params import declare
-from nav_policy.ros.safety import SafetyConfig, SafetyLayer
 
 NODE = "local_planner_node"
 DEFAULT_POLICY_HZ = 10.0  # LocalNav-v0's control_hz, for models exported without it

@@ -91,7 +91,7 @@ class TrainLocalConfig(BaseModel):
     policy_features: Literal["raw", "proximity"] = Field(
         default="raw", description="raw: the VecNormalize-standardised observation; proximity: "
         "fixed bounds scaling plus exp(-(r - range_min) / proximity_scale) per lidar sector "
-        "(nav_policy/training/features.py), inside the network and so inside the exported graph")
+        "(nav_policy/policies/features.py), inside the network and so inside the exported graph")
     proximity_scale: float = Field(default=0.25, gt=0.0, description="metres, policy_features: "
                                    "proximity")
     env: dict[str, Any] = {}

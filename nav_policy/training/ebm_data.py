@@ -49,7 +49,9 @@ def run_expert_episode(cfg: TrainEbmConfig, index: int, tier: str, world_seed: i
     """One episode; arrays for every visited state, each labelled by the expert. The executed
     action is the expert's with DART noise and recovery bursts, or, with a `driver` (a
     LocalPlanner: DAgger), the driver's own."""
-    import nav_policy  # noqa: F401 - registers the env (worker processes)
+    from nav_policy.envs.registration import register_envs
+
+    register_envs()  # the ids, also in a fresh worker process
     from nav_policy.envs.local_nav import LocalNavEnv
 
     own = env is None
@@ -128,7 +130,7 @@ def _rl_model_file(model: str) -> Path:
 
 
 def _rl_runtime(model: str, obs_spec: Any) -> Any:
-    from nav_policy.export.runtime import PolicyRuntime
+    from nav_policy.runtime.session import PolicyRuntime
 
     if model not in _RL_EXPERTS:  # one session per process
         _RL_EXPERTS[model] = PolicyRuntime(_rl_model_file(model), expect_kind="rl",
@@ -142,13 +144,15 @@ _WORKER: dict[str, Any] = {}
 def _driver(model: str | None) -> Any:
     if not model:
         return None
-    from nav_policy.export.planner import PolicyPlanner
+    from nav_policy.planners.learned import PolicyPlanner
 
     return PolicyPlanner.from_file(model, expect_kind="ebm")
 
 
 def _worker_init(cfg_json: str, driver_model: str | None) -> None:
-    import nav_policy  # noqa: F401
+    from nav_policy.envs.registration import register_envs
+
+    register_envs()  # the ids, also in a fresh worker process
 
     cfg = TrainEbmConfig.model_validate_json(cfg_json)
     _WORKER["cfg"] = cfg

@@ -17,6 +17,7 @@ import csv
 import json
 import math
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -177,7 +178,15 @@ def _load_or_collect(cfg: TrainEbmConfig, run: Path) -> tuple[dict[str, np.ndarr
 
 def train_ebm(config: str | Path | None = None, resume: str | Path | None = None,
               runs_root: str | Path = "runs", overrides: dict[str, Any] | None = None,
-              progress: bool = True, collect_only: bool = False) -> Path:
+              progress: bool = True, collect_only: bool = False,
+              export_driver: Callable[[Path, Path], Any] | None = None) -> Path:
+    """Train (or resume) an ebm run; returns its run directory.
+
+    `export_driver(run, onnx_path)` writes the model that drives each DAgger round (the command
+    line passes nav_policy.export.ebm_export's exporter: training sits below export in the
+    package layers, so it takes the exporter as an argument instead of importing it). A config
+    with DAgger rounds and no exporter is refused before anything is collected.
+    """
     import torch
     from tqdm import tqdm
 
@@ -190,6 +199,10 @@ def train_ebm(config: str | Path | None = None, resume: str | Path | None = None
         cfg = load_ebm_config(run / "config.yaml", overrides)
     else:
         cfg = load_ebm_config(config, overrides)
+    if cfg.data.dagger_rounds > 0 and export_driver is None and not collect_only:
+        raise ConfigError(f"data.dagger_rounds = {cfg.data.dagger_rounds} needs an exporter for "
+                          "the DAgger driver: run `nav-policy train ebm`, or pass export_driver")
+    if not resume:
         run = create_run_dir(runs_root, "ebm", cfg.model_dump(mode="json"), cfg.seed)
     data, data_path = _load_or_collect(cfg, run)
     write_meta(run, dataset_file=str(data_path))
@@ -247,12 +260,11 @@ def train_ebm(config: str | Path | None = None, resume: str | Path | None = None
 
     def ensure_round(r: int) -> None:
         """DAgger round r: the latest model drives, the expert labels, the data grows."""
-        from nav_policy.export.ebm_export import export_ebm_run
-
         path = run / f"dataset_dagger{r}.npz"
         if not path.is_file():
             driver = run / f"dagger_driver_r{r}.onnx"
-            export_ebm_run(run, driver, checkpoint="last", parity_samples=200)
+            assert export_driver is not None  # checked before training starts
+            export_driver(run, driver)
             report = collect(cfg, path, progress=progress, round_=r, driver_model=driver)
             write_meta(run, **{f"dagger_round_{r}": report})
         datasets.append(load_dataset(path))

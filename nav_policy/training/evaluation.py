@@ -16,7 +16,9 @@ NOISE_KEYS = ("randomize", "lidar_noise", "lidar_dropout", "actuation_noise", "o
 def held_out_rates(env_kwargs: Mapping[str, Any], tiers: list[str], episodes: int, seed: int,
                    act: Callable[[np.ndarray], np.ndarray]) -> dict[str, dict[str, float]]:
     """`act(obs)` returns the normalised action; the env's noise settings are dropped."""
-    import nav_policy  # noqa: F401 - registers the env
+    from nav_policy.envs.registration import register_envs
+
+    register_envs()  # the ids, also in a fresh worker process
 
     env = gym.make(ENV_ID, **{k: v for k, v in env_kwargs.items() if k not in NOISE_KEYS})
     out: dict[str, dict[str, float]] = {}

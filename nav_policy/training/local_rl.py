@@ -32,7 +32,9 @@ def _make_env(env_kwargs: dict[str, Any], rank: int, seed: int):  # type: ignore
     def _init() -> gym.Env:
         from stable_baselines3.common.monitor import Monitor
 
-        import nav_policy  # noqa: F401 - registers the env in the subprocess
+        from nav_policy.envs.registration import register_envs
+
+        register_envs()  # the ids, also in a fresh worker process
 
         env = gym.make(ENV_ID, **env_kwargs)
         env = Monitor(env, info_keywords=("is_success", "collision"))
@@ -319,7 +321,7 @@ def train_local(config: str | Path | None = None, resume: str | Path | None = No
         policy_kwargs = {"net_arch": list(cfg.net_arch), "activation_fn": act}
         if cfg.policy_features == "proximity":
             from nav_policy.envs.registration import codec_specs
-            from nav_policy.training.features import proximity_extractor_class
+            from nav_policy.policies.features import proximity_extractor_class
 
             policy_kwargs["features_extractor_class"] = proximity_extractor_class()
             policy_kwargs["features_extractor_kwargs"] = {

@@ -1,6 +1,6 @@
 """Env speed benchmark: LocalNav-v0 steps per second against the bare PyBullet floor.
 
-    python -m nav_policy.sim.speed [--steps 3000] [--tier medium] [--repeats 3] [--json FILE]
+    python -m nav_policy.bench.speed [--steps 3000] [--tier medium] [--repeats 3] [--json FILE]
 
 For each motion mode (kinematic, physics), with uniformly random actions, it measures:
 
@@ -419,7 +419,7 @@ def table(results: list[Result]) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m nav_policy.sim.speed", description=__doc__,
+    parser = argparse.ArgumentParser(prog="python -m nav_policy.bench.speed", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--steps", type=int, default=3000, help="env steps per measurement")
     parser.add_argument("--tier", default="medium", help="world tier (easy|medium|hard|dynamic)")
@@ -428,7 +428,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--repeats", type=int, default=3, help="runs per figure (best is kept)")
     parser.add_argument("--json", metavar="FILE", help="also write the results as JSON ('-': stdout)")
     args = parser.parse_args(argv)
-    command = " ".join(["python -m nav_policy.sim.speed", *(sys.argv[1:] if argv is None else argv)])
+    command = " ".join(["python -m nav_policy.bench.speed", *(sys.argv[1:] if argv is None else argv)])
     info, load_start = machine(), load()
     print(f"# {command}\n# {info}", file=sys.stderr)
     results = []

@@ -1,4 +1,5 @@
-"""`nav-policy train` and `nav-policy export`."""
+"""`nav-policy train` and `nav-policy export`: the top of the layers, since one command trains
+and exports every kind (rl and ebm in training/ and export/, dpp in deception/)."""
 
 from __future__ import annotations
 
@@ -50,8 +51,13 @@ def run_train(args: argparse.Namespace) -> int:
             else {}
         if args.dataset:
             ebm_over["data.dataset"] = str(args.dataset)
+        from nav_policy.export.ebm_export import export_ebm_run
+
+        def export_driver(run_dir: Path, onnx: Path) -> None:
+            export_ebm_run(run_dir, onnx, checkpoint="last", parity_samples=200)
+
         run = train_ebm(args.config, args.resume, args.runs, ebm_over or None,
-                        collect_only=args.collect_only)
+                        collect_only=args.collect_only, export_driver=export_driver)
     elif args.kind == "local":
         from nav_policy.training.local_rl import train_local
 

@@ -14,7 +14,7 @@ import numpy as np
 
 from nav_policy.codecs import ObsSpec
 from nav_policy.errors import ModelError
-from nav_policy.export.metadata import ModelMetadata, check_compatible
+from nav_policy.runtime.metadata import ModelMetadata, check_compatible
 
 log = logging.getLogger("nav_policy.runtime")
 

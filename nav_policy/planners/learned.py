@@ -16,8 +16,8 @@ from nav_policy.codecs import (
     initial_prev_action,
 )
 from nav_policy.errors import CodecError, ModelError
-from nav_policy.export.runtime import PolicyRuntime
 from nav_policy.paths import model_path
+from nav_policy.runtime.session import PolicyRuntime
 from nav_policy.sim.robot import RobotSpec, load_robot_spec
 
 DEFAULT_MODELS = {"rl": "local_rl.onnx", "ebm": "local_ebm.onnx"}
