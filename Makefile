@@ -17,7 +17,7 @@ EXTRAS ?= ros,dev,dist
 # an explicit rule set, so `make lint` means the same whatever ruff's defaults are
 RUFF_RULES ?= E4,E7,E9,F,I,B,UP
 
-.PHONY: all demo test bench lint venv clean-venv
+.PHONY: all demo test test-fast test-experiments bench lint venv clean-venv
 
 all: test
 
@@ -49,3 +49,8 @@ lint: $(STAMP)
 
 clean-venv:
 	rm -rf $(VENV)
+
+# the research scripts' own tests (experiments/ is not installed and not part of `make test`)
+test-experiments: export ROS_AUTOMATIC_DISCOVERY_RANGE = LOCALHOST
+test-experiments: $(STAMP)
+	$(PY) -m pytest -q -p no:cacheprovider experiments/

@@ -2,7 +2,7 @@
 
 The benchmark runner (simulated episodes) and `nav-policy metrics` (a recorded MCAP bag) both
 build a `Track` and call `episode_metrics`, then `summarize`; the numbers are therefore
-computed by one code path. Formulas (docs: /work/shared/DESIGN.md, "Numbers"):
+computed by one code path. Formulas (docs: docs/DESIGN.md, "Numbers"):
 
 - outcome: success (goal reached within tolerance, no collision before), collision, timeout
   (neither). Rates are fractions of episodes.

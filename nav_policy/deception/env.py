@@ -1,7 +1,7 @@
 """`nav_policy/DeceptiveGraph-v0`: reach a true goal on a weighted graph while hiding it.
 
 The agent walks on an undirected weighted graph from a start node to a true goal g_r; an
-observer (DESIGN.md, Masters & Sardina cost difference) watches and infers the goal among g_r
+observer (docs/DESIGN.md, Masters & Sardina cost difference) watches and infers the goal among g_r
 and the decoys. The agent sees only its k-hop ego graph.
 
 Action space

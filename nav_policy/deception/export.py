@@ -5,7 +5,7 @@ Graph inputs (one ego graph in the EgoGraph layout: agent = node 0, candidates =
 Outputs: logits float32 (cands,), value float32 (1,). The caller masks the logits with the
 budget guard and takes the best allowed candidate (nav_policy/deception/policy.py).
 
-metadata_props (DESIGN.md "Model files"): nav_policy.kind = dpp, obs_spec (JSON: ego-graph
+metadata_props (docs/DESIGN.md "Model files"): nav_policy.kind = dpp, obs_spec (JSON: ego-graph
 layout, feature names, hops, beta_per_edge), action_spec (JSON: neighbour index + guard),
 codec_version, trained_steps, source_commit, plus mode/hidden/layers/seed.
 

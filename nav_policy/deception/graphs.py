@@ -1,6 +1,6 @@
 """Weighted undirected graphs for deceptive path planning: file format, generators, Dijkstra.
 
-File format (DESIGN.md, "Graph file"): networkx node-link JSON,
+File format (docs/DESIGN.md, "Graph file"): networkx node-link JSON,
 
     {"directed": false, "nodes": [{"id": int, "pos": [x, y]}],
      "links": [{"source": int, "target": int, "weight": float}]}
@@ -98,7 +98,7 @@ class Graph:
 
     # ---- conversion ---------------------------------------------------------------------
     def to_dict(self) -> dict[str, Any]:
-        """Node-link dict of DESIGN.md (each undirected edge once)."""
+        """Node-link dict of docs/DESIGN.md (each undirected edge once)."""
         nodes = [{"id": int(self.ids[i]), "pos": [float(self.pos[i, 0]), float(self.pos[i, 1])]}
                  for i in range(self.num_nodes)]
         links = []

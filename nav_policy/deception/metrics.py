@@ -1,4 +1,4 @@
-"""Deceptive path metrics (DESIGN.md, "Deceptive path planning").
+"""Deceptive path metrics (docs/DESIGN.md, "Deceptive path planning").
 
 * truthful node: costdif(s, g_r, n) < costdif(s, g, n) for every decoy g; else deceptive.
 * last deceptive point (LDP): the last deceptive node of the path; its *completion* is the

@@ -1,6 +1,6 @@
 """Goal-recognition observers: P(goal | observed path prefix) for every candidate goal.
 
-Both observers work from the cost difference of DESIGN.md (Masters & Sardina 2017's simple
+Both observers work from the cost difference of docs/DESIGN.md (Masters & Sardina 2017's simple
 form of Ramirez & Geffner 2010)::
 
     costdif(s, g, n) = optc(n, g) - optc(s, g)

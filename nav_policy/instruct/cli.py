@@ -1,4 +1,4 @@
-"""`nav-policy parse`: an instruction -> a plan (DESIGN.md, "Command line").
+"""`nav-policy parse`: an instruction -> a plan (docs/DESIGN.md, "Command line").
 
     nav-policy parse "INSTRUCTION" [--landmarks FILE] [--backend embedded|vlm] [--json -]
     nav-policy parse --batch FILE.jsonl [--landmarks FILE]   one JSON line per input

@@ -34,7 +34,7 @@ class InstructionError(NavPolicyError):
 
 
 class LandmarkFileError(InstructionError):
-    """A landmark file that is missing, not YAML, or not in the DESIGN.md format."""
+    """A landmark file that is missing, not YAML, or not in the docs/DESIGN.md format."""
 
     def __init__(self, message: str) -> None:
         super().__init__(message, code="landmark_file")

@@ -1,4 +1,4 @@
-"""Landmark files (DESIGN.md): `landmarks: [{name, aliases: [..], position: [x, y], kind}]`.
+"""Landmark files (docs/DESIGN.md): `landmarks: [{name, aliases: [..], position: [x, y], kind}]`.
 
 kind is object | area | door. Names and aliases are unique across the whole file once
 normalised (case, articles, punctuation and spacing ignored), so every phrase names at most one

@@ -1,6 +1,6 @@
 """Mission geometry: where the robot drives for each plan step (pure: no ROS, no PyBullet).
 
-MissionGeometry turns one plan Step (DESIGN.md, "Plan schema") and the robot's pose into a
+MissionGeometry turns one plan Step (docs/DESIGN.md, "Plan schema") and the robot's pose into a
 StepTarget, in the landmark file's frame (the odometry frame of the simulator):
 
 - go_to X: an approach point at a standoff from X on the side facing the robot, in free

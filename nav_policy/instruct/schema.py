@@ -1,4 +1,4 @@
-"""The plan schema (DESIGN.md, "Plan schema") as pydantic v2 models, and its JSON Schema.
+"""The plan schema (docs/DESIGN.md, "Plan schema") as pydantic v2 models, and its JSON Schema.
 
     {"steps": [{"action": A, "target": str|null, "direction": str|null,
                 "distance_m": float|null, "angle_deg": float|null, "duration_s": float|null}]}
@@ -134,7 +134,7 @@ class Plan(BaseModel):
     steps: list[Step] = Field(min_length=1, max_length=MAX_STEPS, description="Steps in order.")
 
     def to_json_dict(self) -> dict[str, Any]:
-        """The plan as DESIGN.md writes it: every step with all six keys (nulls included)."""
+        """The plan as docs/DESIGN.md writes it: every step with all six keys (nulls included)."""
         return self.model_dump(mode="json")
 
 

@@ -7,7 +7,7 @@ inference that is exported to ONNX whole (one ORT call per control step on the r
           appended (nav_policy/policies/features.py says why; model.features in the config)
     a   = chunk of H (v, w) steps, normalised to [-1, 1], flattened to 2H
 
-Inference (DESIGN.md): a_0 = a learned start; a_{k+1} = clip(a_k - alpha * grad_a E(o, a_k), -1, 1)
+Inference (docs/DESIGN.md): a_0 = a learned start; a_{k+1} = clip(a_k - alpha * grad_a E(o, a_k), -1, 1)
 (with Nesterov momentum mu > 0: g_k = grad_a E(o, a_k + mu * u_k), a_{k+1} = clip(a_k + mu * u_k -
 alpha * g_k, -1, 1), u_{k+1} = a_{k+1} - a_k, u_0 = 0; the same in training and in the graph)
 for k < steps, each sample stopping early once ||grad_a E|| < eps; where the energy after

@@ -1,7 +1,7 @@
 """instruction_node: natural-language instruction -> grounded plan on `mission`.
 
 Subscribes instruction (std_msgs/String) and, for the vlm backend, image (sensor_msgs/Image,
-sensor QoS, optional). Publishes mission (std_msgs/String: the plan JSON of DESIGN.md, exactly
+sensor QoS, optional). Publishes mission (std_msgs/String: the plan JSON of docs/DESIGN.md, exactly
 `{"steps": [...]}`) and, when an instruction cannot be parsed or grounded, a rejection on
 mission_status (std_msgs/String JSON: {"state": "rejected", "reason", "code", "instruction"});
 a rejected instruction publishes no mission, so the robot does not move. Parsing is

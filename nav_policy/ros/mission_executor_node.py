@@ -1,6 +1,6 @@
 """mission_executor_node: runs a plan (mission) step by step with the local planner.
 
-Subscribes mission (std_msgs/String, the plan JSON of DESIGN.md) and odom (Odometry, sensor
+Subscribes mission (std_msgs/String, the plan JSON of docs/DESIGN.md) and odom (Odometry, sensor
 QoS). Publishes goal_pose (PoseStamped) for each point of each step, plan (nav_msgs/Path: the
 grid route to that point, when a world file is given), cmd_vel (Twist: in-place rotation for
 turn steps and a zero command when it stops the robot) and mission_status (std_msgs/String

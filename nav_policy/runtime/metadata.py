@@ -1,4 +1,4 @@
-"""Model metadata carried in ONNX metadata_props (see DESIGN.md, "Model files")."""
+"""Model metadata carried in ONNX metadata_props (see docs/DESIGN.md, "Model files")."""
 
 from __future__ import annotations
 

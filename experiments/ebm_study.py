@@ -1,7 +1,7 @@
 """The energy-based planner's own questions, measured on the shipped model file:
 
-    python -m nav_policy.bench.ebm_study --model models/local_ebm.onnx --episodes 20 --seed 0 \\
-        --json docs/data/ebm_study.json --plot docs/ebm_study.png
+    python experiments/ebm_study.py --model models/local_ebm.onnx --episodes 20 --seed 0 \\
+        --json experiments/data/ebm_study.json --plot docs/ebm_study.png
 
 1. steps:       success / collision / compute per tier vs inference steps (1, 2, 4, 8): do 2 suffice?
 2. gate:        hard and dynamic tiers, the energy-gated speed cap on (at each of
@@ -485,7 +485,7 @@ def _numbers(text: str) -> tuple[float | None, ...]:
 def main(argv: list[str] | None = None) -> int:
     from nav_policy.paths import model_path, sim_path
 
-    ap = argparse.ArgumentParser(prog="python -m nav_policy.bench.ebm_study",
+    ap = argparse.ArgumentParser(prog="python experiments/ebm_study.py",
                                  description=__doc__.splitlines()[0])
     ap.add_argument("--model", type=Path, default=model_path("local_ebm.onnx"))
     ap.add_argument("--rl-model", type=Path, default=model_path("local_rl.onnx"))
@@ -520,7 +520,7 @@ def main(argv: list[str] | None = None) -> int:
         ap.error(f"--seen-tiers: a comma-separated subset of {', '.join(TIERS)}")
     prog = not args.no_progress
     parts = set(args.parts.split(","))
-    cmd = ["python -m nav_policy.bench.ebm_study", *(argv if argv is not None else sys.argv[1:])]
+    cmd = ["python experiments/ebm_study.py", *(argv if argv is not None else sys.argv[1:])]
     result: dict[str, Any] = {"model": str(args.model), "episodes": args.episodes,
                               "seed": args.seed, "command": " ".join(cmd)}
     if "steps" in parts:
