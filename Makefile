@@ -2,7 +2,8 @@
 # the install re-runs when setup.py changes (stamp file inside the venv).
 #
 #   make demo    end-to-end demo, headless (sim + ROS nodes + instruction)
-#   make test    the pytest suite
+#   make test    the pytest suite (what CI runs)
+#   make test-fast  the suite without DDS, end-to-end and slow tests
 #   make bench   speed benchmarks (see docs/BENCHMARKS.md)
 #   make lint    ruff, and the package layers (import-linter contracts in .importlinter)
 
@@ -39,6 +40,11 @@ demo: $(STAMP)
 test: export ROS_AUTOMATIC_DISCOVERY_RANGE = LOCALHOST
 test: $(STAMP)
 	$(PY) -m pytest -q -p no:cacheprovider test/
+
+# a developer's loop: everything but the DDS, end-to-end and slow tests (a few minutes)
+test-fast: export ROS_AUTOMATIC_DISCOVERY_RANGE = LOCALHOST
+test-fast: $(STAMP)
+	$(PY) -m pytest -q -p no:cacheprovider -m "not ros and not e2e and not slow" test/
 
 bench: $(STAMP)
 	$(PY) -m nav_policy.bench.speed

@@ -109,3 +109,20 @@ def spawn(tmp_path: Path) -> Iterator[object]:
         p.stop()
     for p in procs:  # shown only when the test failed
         print(f"--- {p.err.name}\n{p.stderr()[-3000:]}")
+
+
+# ---- markers: `make test` runs everything; `make test-fast` leaves out ros, e2e and slow ----
+
+# files whose every test starts rclpy nodes over DDS, or runs the whole stack end to end
+ROS_FILES = ("test_ros_", "test_reliability_faults", "test_reliability_soak")
+E2E_FILES = ("test_demo", "test_ros_launch", "test_ros_mission")
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    for item in items:
+        name = item.path.name
+        if name.startswith(ROS_FILES) or "graph" in getattr(item, "fixturenames", ()) \
+                or "spawn" in getattr(item, "fixturenames", ()):
+            item.add_marker(pytest.mark.ros)
+        if name.startswith(E2E_FILES):
+            item.add_marker(pytest.mark.e2e)
