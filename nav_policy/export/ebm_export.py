@@ -267,7 +267,7 @@ def write_ebm_card(out: Path, run: Path, report: dict[str, Any]) -> Path:
                   for t, r in ev.items()]
         lines.append("")
     lines += ["The side-by-side benchmark (rl, ebm, dwa, mppi in one run) and the energy study "
-              "(steps curve, uncertainty, energy gate, recovery) are in docs/BENCHMARKS.md.", ""]
+              "(steps curve, uncertainty, energy gate, recovery) are in experiments/NOTES.md.", ""]
     card = out.with_suffix(".md")
     card.write_text("\n".join(lines))
     return card

@@ -4,7 +4,7 @@
 replaces the running standardisation with fixed scaling from the codec's bounds and adds, per
 lidar sector, exp(-(r - range_min) / scale): a feature that changes fastest where the obstacle is
 close. With standardised ranges, the few centimetres that decide a narrow pass are a few
-hundredths of a sector input's std (docs/BENCHMARKS.md, "rl against issue 4's targets", measures
+hundredths of a sector input's std (experiments/NOTES.md, "rl against issue 4's targets", measures
 both).
 
 The transform has no parameters and lives in the policy network, so the exported graph holds it
