@@ -33,6 +33,7 @@ setup(
         *_tree("config"),
         *_tree("models"),
         *_tree("sim"),
+        *_tree("interfaces"),  # tf2_msgs, nav2_msgs definitions (ros/build_interfaces.py)
     ],
     python_requires=">=3.10",
     install_requires=[
