@@ -9,7 +9,9 @@ Clients here are plain rclpy ActionClients, as nav2_simple_commander's BasicNavi
 from __future__ import annotations
 
 import math
+import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -21,12 +23,13 @@ nav2_action = pytest.importorskip(
     "nav2_msgs.action", reason="nav2_msgs not built: python -m nav_policy.ros.build_interfaces")
 
 from action_msgs.msg import GoalStatus
-from geometry_msgs.msg import PoseStamped, Twist
+from geometry_msgs.msg import Twist
 from lifecycle_msgs.msg import State, Transition
 from lifecycle_msgs.srv import ChangeState, GetState
+from nav_msgs.msg import OccupancyGrid
 from nav_msgs.msg import Path as PathMsg
 from rclpy.action import ActionClient
-from test_ros_nodes import WORLD, FakeRobot, Graph, policy_onnx
+from test_ros_nodes import BIN, WORLD, FakeRobot, Graph, Proc, policy_onnx
 from tf2_msgs.msg import TFMessage
 
 from nav_policy.ros import msgs
@@ -124,6 +127,30 @@ def bridge_args() -> tuple[str, ...]:
     return ("--ros-args", "-p", f"world:={WORLD}", "-p", "publish_goal:=false",
             "-p", f"map_odom_x:={MAP_ODOM[0]}", "-p", f"map_odom_y:={MAP_ODOM[1]}",
             "-p", f"map_odom_yaw:={MAP_ODOM[2]}")
+
+
+@pytest.fixture()
+def launch(tmp_path: Path) -> Iterator[Any]:
+    """Start a node by console script, or (before `pip install -e .` has registered a new
+    script) by its module's entry function; stopped when the test ends."""
+    procs: list[Proc] = []
+    entry = {"navigator_node": "main", "planner_server_node": "planner_main"}
+
+    def start(exe: str, *args: str) -> Proc:
+        if (BIN / exe).is_file():
+            argv = [str(BIN / exe), *args]
+        else:
+            argv = [sys.executable, "-c", "import sys; from nav_policy.ros.navigator_node "
+                    f"import {entry[exe]}; sys.exit({entry[exe]}(sys.argv))", *args]
+        p = Proc(argv, tmp_path, f"nav_{len(procs)}_{exe}")
+        procs.append(p)
+        return p
+
+    yield start
+    for p in procs:
+        p.stop()
+    for p in procs:
+        print(f"--- {p.err.name}\n{p.stderr()[-3000:]}")
 
 
 # ---- follow_path on the simulator: preemption, success through TF, cancel --------------------
@@ -252,3 +279,101 @@ def test_sim_bridge_publishes_tf(graph: Graph, spawn) -> None:
     x, y, _ = buf.lookup("map", "base_link").apply_pose_2d(0.0, 0.0, 0.0)
     assert (x, y) == pytest.approx(tuple(map_from_odom([START])[0]), abs=1e-3)
     assert math.isfinite(x)
+
+
+# ---- navigate_to_pose and compute_path_to_pose --------------------------------------------
+
+
+def test_navigate_to_pose_in_map_reaches_the_goal(graph: Graph, spawn, launch) -> None:
+    """A goal given in `map` (map -> odom not the identity): the navigator transforms it into
+    the world file's frame (odom), plans around the cylinder and drives the shipped rl policy
+    there through follow_path; the simulator confirms the robot is at the goal."""
+    spawn("sim_bridge_node", *bridge_args())
+    spawn("local_planner_node", "--ros-args", "-p", "planner:=rl", "-p", f"model:={SHIPPED_RL}")
+    nav = launch("navigator_node", "--ros-args", "-p", f"world:={WORLD}")
+    status = graph.latest_json("sim_bridge_node/status")
+    client = ActionClient(graph.node, NavigateToPose, "navigate_to_pose")
+    wait_server(graph, client)
+    assert lifecycle_state(graph, "navigator_node") == State.PRIMARY_STATE_ACTIVE
+    gx, gy = map_from_odom([GOAL])[0]
+    goal = NavigateToPose.Goal(pose=msgs.pose_stamped(gx, gy, 0.0, 0.0, "map"))
+    g = Goal(graph, client, goal)
+    assert g.accepted
+    st, res = g.result(60.0)
+    assert st == GoalStatus.STATUS_SUCCEEDED, (res.error_code, res.error_msg, nav.stderr())
+    assert graph.spin_until(lambda: status.get("distance_to_goal", 9) < 0.35, 5.0), status
+    assert status["collision_steps"] == 0
+    fb = [f for f in g.feedback if f.current_pose.header.frame_id == "map"]
+    assert fb and fb[0].distance_remaining > 1.5
+    last = fb[-1].current_pose.pose.position  # the robot, reported in map, near the map goal
+    assert math.hypot(last.x - gx, last.y - gy) < 0.6
+
+    # a goal in a frame nobody publishes: TF_ERROR after transform_timeout (1 s)
+    st, res = Goal(graph, client, NavigateToPose.Goal(
+        pose=msgs.pose_stamped(0.0, 0.0, 0.0, 0.0, "elsewhere"))).result(20.0)
+    assert (st, res.error_code) == (GoalStatus.STATUS_ABORTED, NavigateToPose.Result.TF_ERROR)
+    assert "'elsewhere'" in res.error_msg
+
+    # preempt, then cancel: back toward the start, replaced by another goal, which is canceled
+    back = [map_from_odom([p])[0] for p in ((-1.0, 0.0), (-0.8, -0.2))]
+    g1 = Goal(graph, client, NavigateToPose.Goal(pose=msgs.pose_stamped(*back[0], 0.0, 0.0,
+                                                                        "map")))
+    graph.spin_for(1.0)
+    g2 = Goal(graph, client, NavigateToPose.Goal(pose=msgs.pose_stamped(*back[1], 0.0, 0.0,
+                                                                        "map")))
+    st, res = g1.result(10.0)
+    assert st == GoalStatus.STATUS_ABORTED and "preempted" in res.error_msg
+    assert graph.spin_until(lambda: len(g2.feedback) > 3, 20.0)
+    g2.cancel()
+    assert g2.result(10.0)[0] == GoalStatus.STATUS_CANCELED
+    graph.spin_for(0.5)
+    assert status["cmd"] == [0.0, 0.0] or graph.spin_until(
+        lambda: status["cmd"] == [0.0, 0.0], 3.0), status
+
+
+def occupancy_grid() -> OccupancyGrid:
+    """6 x 4 m at 0.1 m in `map`, origin (-3, -2): a wall at x = 0 with a gap at y in [1, 2]."""
+    m = OccupancyGrid()
+    m.header.frame_id = "map"
+    m.info.resolution = 0.1
+    m.info.width, m.info.height = 60, 40
+    m.info.origin.position.x, m.info.origin.position.y = -3.0, -2.0
+    m.info.origin.orientation.w = 1.0
+    occ = np.zeros((40, 60), dtype=np.int8)
+    occ[:28, 29:31] = 100  # wall from y = -2 to 0.8
+    m.data = occ.ravel().tolist()
+    return m
+
+
+def test_compute_path_to_pose_on_an_occupancy_grid(graph: Graph, launch) -> None:
+    from nav_policy.ros.deceptive_planner_node import MAP_QOS
+
+    launch("planner_server_node", "--ros-args", "-p", "autostart:=false")
+    node = "planner_server_node"
+    assert lifecycle_state(graph, node) == State.PRIMARY_STATE_UNCONFIGURED
+    assert transition(graph, node, Transition.TRANSITION_CONFIGURE)
+    assert transition(graph, node, Transition.TRANSITION_ACTIVATE)
+    assert lifecycle_state(graph, node) == State.PRIMARY_STATE_ACTIVE
+    pub = graph.node.create_publisher(OccupancyGrid, "map", MAP_QOS)
+    pub.publish(occupancy_grid())
+    client = ActionClient(graph.node, ComputePathToPose, "compute_path_to_pose")
+    wait_server(graph, client)
+    R = ComputePathToPose.Result
+
+    def plan(gx: float, gy: float, planner_id: str = "") -> tuple[int, Any]:
+        goal = ComputePathToPose.Goal(goal=msgs.pose_stamped(gx, gy, 0.0, 0.0, "map"),
+                                      start=msgs.pose_stamped(-2.0, -1.0, 0.0, 0.0, "map"),
+                                      use_start=True, planner_id=planner_id)
+        return Goal(graph, client, goal).result(20.0)
+
+    st, res = plan(2.0, -1.0)
+    assert st == GoalStatus.STATUS_SUCCEEDED, res.error_msg
+    pts = np.array([(p.pose.position.x, p.pose.position.y) for p in res.path.poses])
+    assert res.path.header.frame_id == "map"
+    assert tuple(pts[0]) == pytest.approx((-2.0, -1.0)) and tuple(pts[-1]) == (2.0, -1.0)
+    crossing = pts[np.argmin(np.abs(pts[:, 0]))]  # the path goes through the gap
+    assert np.abs(pts[:, 0]).min() < 0.3 and crossing[1] > 0.8 + 0.2
+    assert plan(0.0, -1.0)[1].error_code == R.GOAL_OCCUPIED
+    assert plan(5.0, 0.0)[1].error_code == R.GOAL_OUTSIDE_MAP
+    st, res = plan(2.0, -1.0, planner_id="NavFn")
+    assert (st, res.error_code) == (GoalStatus.STATUS_ABORTED, R.INVALID_PLANNER)
