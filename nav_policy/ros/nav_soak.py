@@ -224,7 +224,8 @@ def soak(seconds: float, window: float, tier: str, seed: int, goal_timeout: floa
             while time.monotonic() >= next_sample:
                 sample(t_start, 0)
                 next_sample += window
-        sample(t_start, 0)
+        if not samples or time.monotonic() - t_start - samples[-1]["t_s"] > 1.0:
+            sample(t_start, 0)
         rss0 = sum(v for key, v in samples[0].items() if key.startswith("rss_"))
         rss1 = sum(v for key, v in samples[-1].items() if key.startswith("rss_"))
         summary = {"seconds": round(time.monotonic() - t_start, 1), "tier": tier, "seed": seed,
