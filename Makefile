@@ -30,6 +30,8 @@ $(PY):
 $(STAMP): setup.py | $(PY)
 	$(PY) -m pip install '$(TORCH)'
 	$(PY) -m pip install -e '.[$(EXTRAS)]'
+	@# the ros extra: build tf2_msgs and Nav2's actions into the venv (skipped when they import)
+	case ',$(EXTRAS),' in *,ros,*) $(PY) -m nav_policy.ros.build_interfaces ;; esac
 	touch $@
 
 demo: $(STAMP)

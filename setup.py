@@ -33,6 +33,7 @@ setup(
         *_tree("config"),
         *_tree("models"),
         *_tree("sim"),
+        *_tree("interfaces"),  # tf2_msgs, nav2_msgs definitions (ros/build_interfaces.py)
     ],
     python_requires=">=3.10",
     install_requires=[
@@ -86,6 +87,8 @@ setup(
             "instruction_node = nav_policy.ros.instruction_node:main",
             "mission_executor_node = nav_policy.ros.mission_executor_node:main",
             "deceptive_planner_node = nav_policy.ros.deceptive_planner_node:main",
+            "navigator_node = nav_policy.ros.navigator_node:main",
+            "planner_server_node = nav_policy.ros.navigator_node:planner_main",
         ],
     },
 )

@@ -7,7 +7,11 @@ failure exits with code 2 and one line naming the problem.
 
 Subscribes scan (LaserScan), odom (Odometry), goal_pose (PoseStamped), plan (Path); publishes
 cmd_vel (Twist, or TwistStamped with cmd_vel_stamped) and ~/diagnostics (std_msgs/String,
-JSON). The control logic lives in nav_policy.ros.control (tested without ROS).
+JSON). Serves `follow_path` (nav2_msgs/action/FollowPath, Nav2 controller_server semantics:
+nav_policy.ros.follow_path) where nav2_msgs is installed. Goals and paths in another frame than
+odometry's are transformed through TF (nav_policy.ros.tf; the latest transform, re-read every
+tick) and fail after transform_timeout without one. The control logic lives in
+nav_policy.ros.control (tested without ROS).
 """
 
 from __future__ import annotations
@@ -37,6 +41,7 @@ from nav_policy.ros.convert import (
     scan_from_msg,
 )
 from nav_policy.ros.params import declare
+from nav_policy.ros.tf import TransformError
 
 NODE = "local_planner_node"
 DEFAULT_POLICY_HZ = 10.0  # LocalNav-v0's control_hz, for models exported without it
@@ -98,6 +103,9 @@ class LocalPlannerNode(LifecycleNode):
         self._tick_s: collections.deque[float] = collections.deque(maxlen=400)
         self._eval_s: collections.deque[float] = collections.deque(maxlen=400)
         self._last_result: TickResult | None = None
+        self.tf: Any = None
+        self.follow: Any = None
+        self._target: dict[str, Any] | None = None  # goal/path as received, in its frame
 
     # ---- lifecycle ----------------------------------------------------------------------
     def on_configure(self, state: State) -> TransitionCallbackReturn:
@@ -133,6 +141,7 @@ class LocalPlannerNode(LifecycleNode):
             self.create_subscription(PoseStamped, "goal_pose", self._on_goal, msgs.COMMAND_QOS),
             self.create_subscription(Path, "plan", self._on_plan, msgs.COMMAND_QOS),
         ]
+        self._start_tf_and_action()
         rate = "every tick" if self.policy_hz is None else f"{self.policy_hz:g} Hz (model)"
         self.get_logger().info(f"planner {p['planner']} ({kind}) evaluated at {rate}, control "
                                f"{p['control_rate']:g} Hz ({p['control_trigger']})")
@@ -150,6 +159,8 @@ class LocalPlannerNode(LifecycleNode):
         return super().on_activate(state)
 
     def on_deactivate(self, state: State) -> TransitionCallbackReturn:
+        if self.follow is not None:
+            self.follow.abort_all("the controller was deactivated")
         self.stop_motion()
         self._active = False
         self._drop_timers()
@@ -172,6 +183,13 @@ class LocalPlannerNode(LifecycleNode):
 
     def _teardown(self) -> None:
         self._drop_timers()
+        if self.follow is not None:
+            self.follow.close()
+            self.follow = None
+        if self.tf is not None:
+            self.tf.close()
+            self.tf = None
+        self._target = None
         for s in self._subs:
             self.destroy_subscription(s)
         self._subs = []
@@ -233,23 +251,112 @@ class LocalPlannerNode(LifecycleNode):
     def _on_goal(self, msg: PoseStamped) -> None:
         if self.controller is None:
             return
-        self.controller.set_goal(goal_from_msg(msg))
-        self._check_frame(msg.header.frame_id, "goal_pose")
+        goal = goal_from_msg(msg)
+        if not all(math.isfinite(v) for v in goal):
+            self.get_logger().warning("goal_pose ignored: non-finite position")
+            return
+        if self.follow is not None:
+            self.follow.abort_all("superseded by a goal on the goal_pose topic")
+        self.set_target("goal", msg.header.frame_id, np.array([goal]))
         g = self.controller.goal
-        self.get_logger().info(f"new goal ({g[0]:.2f}, {g[1]:.2f})" if g else "goal ignored")
+        self.get_logger().info(f"new goal ({goal[0]:.2f}, {goal[1]:.2f}) in frame "
+                               f"{msg.header.frame_id!r}" + ("" if g else ", waiting for TF"))
 
     def _on_plan(self, msg: Path) -> None:
         if self.controller is None:
             return
-        self._check_frame(msg.header.frame_id, "plan")
-        self.controller.set_path(path_from_msg(msg))
+        if self.follow is not None:
+            self.follow.abort_all("superseded by a path on the plan topic")
+        pts = path_from_msg(msg)
+        if len(pts) == 0 or not np.isfinite(pts).all():
+            self.clear_target()  # an empty plan cancels
+            return
+        self.set_target("path", msg.header.frame_id, pts)
 
-    def _check_frame(self, frame_id: str, what: str) -> None:
-        odom = self.controller.odom if self.controller else None
-        if odom is not None and frame_id and odom.frame_id and frame_id != odom.frame_id:
-            self.get_logger().warning(f"{what} is in frame {frame_id!r} but odometry is in "
-                                      f"{odom.frame_id!r}; no TF here: it is used as is",
-                                      throttle_duration_sec=5.0)
+    # ---- goals and paths through TF -----------------------------------------------------
+    def _start_tf_and_action(self) -> None:
+        from nav_policy.ros.follow_path import FollowPath, FollowPathServer
+        from nav_policy.ros.tf import TfClient
+
+        try:
+            self.tf = TfClient(self)
+        except ImportError:
+            self.get_logger().warning("tf2_msgs is not installed: goals and paths must be in "
+                                      "the odometry frame (python -m "
+                                      "nav_policy.ros.build_interfaces)")
+        if FollowPath is None:
+            self.get_logger().warning("nav2_msgs is not installed: no follow_path action "
+                                      "(python -m nav_policy.ros.build_interfaces)")
+        else:
+            self.follow = FollowPathServer(self)
+
+    def is_active(self) -> bool:
+        return self._active
+
+    def now(self) -> float:
+        return msgs.now_s(self)
+
+    def set_target(self, kind: str, frame: str, pts: np.ndarray, from_action: bool = False
+                   ) -> None:
+        """A goal (kind goal, one point) or a path in `frame`; applied now if its transform
+        to odometry is known, else on a later tick, or dropped after transform_timeout."""
+        self._target = {"kind": kind, "frame": frame.lstrip("/"), "pts": np.asarray(pts),
+                        "t": self.now(), "applied": None, "action": from_action}
+        self._resolve_target()
+        if self._target is not None and self._target["applied"] is None \
+                and self.controller is not None:
+            self.controller.set_path(np.zeros((0, 2)))  # nothing to follow until resolved
+
+    def clear_target(self) -> None:
+        self._target = None
+        if self.controller is not None:
+            self.controller.set_path(np.zeros((0, 2)))
+
+    def publish_zero(self) -> None:
+        if self._active and self._cmd_pub is not None:
+            self._publish_cmd(0.0, 0.0)
+
+    def _odom_frame(self) -> str:
+        c = self.controller
+        return c.odom.frame_id if c is not None and c.odom is not None and c.odom.frame_id \
+            else "odom"
+
+    def _resolve_target(self) -> None:
+        t, c = self._target, self.controller
+        if t is None or c is None:
+            return
+        odom = self._odom_frame()
+        if not t["frame"] or t["frame"] == odom:
+            if t["applied"] is None:
+                self._apply(t, t["pts"])
+            return
+        try:
+            if self.tf is None:
+                raise TransformError("no TF in this installation (tf2_msgs not built)")
+            pts = self.tf.lookup(odom, t["frame"]).apply(t["pts"])
+        except TransformError as exc:
+            if t["applied"] is not None:
+                return  # keep following with the last transform
+            waited = self.now() - t["t"]
+            if waited > self.p["transform_timeout"]:
+                msg = (f"no transform from {t['frame']!r} to {odom!r} within "
+                       f"{self.p['transform_timeout']:g} s: {exc}")
+                self.get_logger().error(f"{t['kind']} dropped: {msg}")
+                self._target = None
+                c.set_path(np.zeros((0, 2)))
+                if t["action"] and self.follow is not None:
+                    self.follow.tf_failed(msg)
+            return
+        if t["applied"] is None or (not c.reached and np.abs(pts - t["applied"]).max() > 1e-3):
+            self._apply(t, pts)
+
+    def _apply(self, t: dict[str, Any], pts: np.ndarray) -> None:
+        c = self.controller
+        t["applied"] = pts
+        if t["kind"] == "goal":
+            c.set_goal((float(pts[0][0]), float(pts[0][1])))
+        else:
+            c.set_path(pts)
 
     def _on_timer(self) -> None:
         if (self.p["control_trigger"] == "scan" and self._last_tick_t is not None
@@ -262,7 +369,10 @@ class LocalPlannerNode(LifecycleNode):
         if c is None or not self._active:
             return
         t0 = time.perf_counter()
-        res = c.tick(msgs.now_s(self))
+        if self._target is not None:
+            self._resolve_target()
+        now = msgs.now_s(self)
+        res = c.tick(now)
         if res.publish:
             self._publish_cmd(res.v, res.w)
         dt = time.perf_counter() - t0
@@ -275,6 +385,8 @@ class LocalPlannerNode(LifecycleNode):
             self._timing_pub.publish(Float64MultiArray(
                 data=[res.scan_stamp, 1.0 if res.evaluated else 0.0, res.compute_s, dt]))
         self._last_result = res
+        if self.follow is not None:
+            self.follow.after_tick(res, now)
         for event in c.goal_events:
             if event == "reached":
                 self.get_logger().info("goal reached")

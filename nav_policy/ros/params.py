@@ -119,6 +119,24 @@ LOCAL_PLANNER: tuple[ParamSpec, ...] = (
     _f("diagnostics_period", 1.0, 0.1, 60.0, "~/diagnostics publishing period (s)"),
     ParamSpec("publish_timing", False, "publish ~/timing per tick (scan stamp, evaluated, "
               "compute s) for latency_bench", read_only=True),
+    # the follow_path action (nav2_msgs/action/FollowPath), as Nav2's controller_server
+    ParamSpec("controller_id", "FollowPath", "follow_path: the controller name goals may ask "
+              "for (an empty controller_id also takes it); another -> INVALID_CONTROLLER",
+              read_only=True),
+    ParamSpec("goal_checker_id", "general_goal_checker", "follow_path: the goal checker name "
+              "goals may ask for (or empty); it checks xy within goal_tolerance",
+              read_only=True),
+    ParamSpec("progress_checker_id", "progress_checker", "follow_path: the progress checker "
+              "name goals may ask for (or empty)", read_only=True),
+    _f("transform_timeout", 0.5, 0.0, 30.0, "a goal or path in another frame than odometry's "
+       "waits this long (s) for its transform, then fails (follow_path: TF_ERROR)"),
+    _f("failure_tolerance", 0.5, -1.0, 600.0, "follow_path: the controller may stop (safety "
+       "stop, invalid or stale scan, planner stop) this long (s) before the goal aborts with "
+       "NO_VALID_CONTROL; -1 = never"),
+    _f("required_movement_radius", 0.5, 0.0, 10.0, "follow_path progress checker: move this "
+       "far (m) ..."),
+    _f("movement_time_allowance", 10.0, 0.0, 3600.0, "... within this long (s), else the goal "
+       "aborts with FAILED_TO_MAKE_PROGRESS; 0 = no progress check"),
 )
 
 SIM_BRIDGE: tuple[ParamSpec, ...] = (
@@ -144,6 +162,47 @@ SIM_BRIDGE: tuple[ParamSpec, ...] = (
     ParamSpec("base_frame", "base_link", "robot frame id", read_only=True),
     ParamSpec("scan_frame", "base_scan", "lidar frame id", read_only=True),
     ParamSpec("camera_frame", "camera_depth_optical_frame", "depth camera optical frame id",
+              read_only=True),
+    ParamSpec("map_frame", "map", "global frame of the map -> odom transform", read_only=True),
+    ParamSpec("publish_map_odom", True, "publish map -> odom on /tf (no localiser in the "
+              "simulation); false when a localiser publishes it", read_only=True),
+    _f("map_odom_x", 0.0, -1e4, 1e4, "map -> odom translation x (m)", read_only=True),
+    _f("map_odom_y", 0.0, -1e4, 1e4, "map -> odom translation y (m)", read_only=True),
+    _f("map_odom_yaw", 0.0, -math.pi, math.pi, "map -> odom rotation (rad)", read_only=True),
+)
+
+# planner_server_node (compute_path_to_pose) and navigator_node (navigate_to_pose)
+PLANNER_SERVER: tuple[ParamSpec, ...] = (
+    ParamSpec("world", "", "world YAML the global path is planned on; empty = the "
+              "OccupancyGrid on `map` (reliable, transient local)", read_only=True),
+    ParamSpec("world_frame", "odom", "frame of the world file's coordinates (the simulator's "
+              "odometry frame)", read_only=True),
+    ParamSpec("robot_config", "", "robot YAML (radius); empty = the shipped config/robot.yaml",
+              read_only=True),
+    ParamSpec("robot_base_frame", "base_link", "robot frame (the path's start)",
+              read_only=True),
+    _f("inflation_margin", 0.1, 0.0, 2.0, "the path keeps robot radius + this (m) from "
+       "obstacles where it can (else the bare radius)"),
+    _f("resolution", 0.05, 0.01, 1.0, "planning grid cell (m) for a world file",
+       read_only=True),
+    ParamSpec("occupied_threshold", 50, "map cells with this occupancy (0-100) or more are "
+              "obstacles", 1, 100),
+    ParamSpec("unknown_is_obstacle", True, "unknown map cells (-1) are obstacles"),
+    _f("transform_timeout", 1.0, 0.0, 30.0, "wait this long (s) for a goal's or the robot's "
+       "transform, then fail with TF_ERROR"),
+    ParamSpec("planner_id", "GridBased", "the planner name goals may ask for (or empty)",
+              read_only=True),
+    ParamSpec("autostart", True, "configure and activate at start-up; false = wait for a "
+              "lifecycle manager", read_only=True),
+)
+NAVIGATOR: tuple[ParamSpec, ...] = (
+    *PLANNER_SERVER,
+    ParamSpec("global_frame", "map", "frame of the feedback's current_pose", read_only=True),
+    ParamSpec("follow_path_action", "follow_path", "the FollowPath action server to drive "
+              "with", read_only=True),
+    _f("server_timeout", 10.0, 0.1, 300.0, "wait this long (s) for the FollowPath server"),
+    ParamSpec("controller_id", "", "controller_id of the FollowPath goals", read_only=True),
+    ParamSpec("goal_checker_id", "", "goal_checker_id of the FollowPath goals",
               read_only=True),
 )
 
@@ -275,6 +334,8 @@ NODE_PARAMS: dict[str, tuple[ParamSpec, ...]] = {
     "instruction_node": INSTRUCTION,
     "mission_executor_node": EXECUTOR,
     "deceptive_planner_node": DECEPTIVE_PLANNER,
+    "planner_server_node": PLANNER_SERVER,
+    "navigator_node": NAVIGATOR,
 }
 CROSS_CHECKS: dict[str, Callable[[Mapping[str, Any]], str | None]] = {
     "local_planner_node": _local_planner_cross,
@@ -283,6 +344,8 @@ CROSS_CHECKS: dict[str, Callable[[Mapping[str, Any]], str | None]] = {
     "instruction_node": lambda _v: None,
     "mission_executor_node": lambda _v: None,
     "deceptive_planner_node": lambda _v: None,
+    "planner_server_node": lambda _v: None,
+    "navigator_node": lambda _v: None,
 }
 
 

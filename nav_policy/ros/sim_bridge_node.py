@@ -8,7 +8,10 @@ cmd_vel_stamped; zero after cmd_vel_timeout) and publishes, stamped with simulat
     /clock (rosgraph_msgs/Clock) for use_sim_time nodes
     goal_pose (PoseStamped, the world's goal) at start, after a reset, to each new subscriber
     ~/status (std_msgs/String JSON: time, pose, goal, distance, collided, world)
-    /tf (odom -> base_link) only where tf2_msgs is installed
+    /tf odom -> base_link (each step) and map -> odom (map_odom_x/y/yaw, identity by default;
+        publish_map_odom false when a localiser publishes it), /tf_static base_link -> the
+        lidar frame (scan_frame, at the profile's lidar height); TF needs tf2_msgs
+        (python -m nav_policy.ros.build_interfaces builds it into a wheels venv)
 
 ~/reset (std_msgs/String JSON) rebuilds the world and restarts: {} = same world, {"seed": S,
 "tier": T} = generated, {"world": "file.yaml"}, optional "pose": [x, y, yaw]. Simulation time
@@ -35,6 +38,7 @@ from nav_policy.errors import ConfigError, NavPolicyError
 from nav_policy.ros import msgs
 from nav_policy.ros.fusion import CameraModel
 from nav_policy.ros.params import declare
+from nav_policy.ros.tf import Transform, static_broadcast_qos, tf_qos, transform_stamped
 
 NODE = "sim_bridge_node"
 
@@ -92,7 +96,18 @@ class SimBridgeNode(Node):
         self.status_pub = self.create_publisher(String, "~/status", 10)
         self.clock_pub = (self.create_publisher(ClockMsg, "/clock", 10)
                           if ClockMsg is not None and p["publish_clock"] else None)
-        self.tf_pub = self.create_publisher(TFMessage, "/tf", 10) if TFMessage else None
+        self.tf_pub = self.create_publisher(TFMessage, "/tf", tf_qos()[0]) if TFMessage \
+            else None
+        self.map_odom = Transform.from_2d(p["map_odom_x"], p["map_odom_y"], p["map_odom_yaw"])
+        if TFMessage is not None:
+            self.tf_static_pub = self.create_publisher(TFMessage, "/tf_static",
+                                                       static_broadcast_qos())
+            lidar = Transform((0.0, 0.0, float(self.robot.lidar.height)))
+            self.tf_static_pub.publish(TFMessage(transforms=[
+                transform_stamped(p["base_frame"], p["scan_frame"], lidar, self.sim_time())]))
+        else:
+            self.get_logger().warning("tf2_msgs is not installed: no TF published (run "
+                                      "python -m nav_policy.ros.build_interfaces)")
         cmd_type = TwistStamped if p["cmd_vel_stamped"] else Twist
         self.create_subscription(cmd_type, "cmd_vel", self._on_cmd, msgs.COMMAND_QOS)
         self.create_subscription(String, "~/reset", self._on_reset, 10)
@@ -224,7 +239,11 @@ class SimBridgeNode(Node):
         tf.transform.translation.x, tf.transform.translation.y = od.x, od.y
         r = tf.transform.rotation
         r.x, r.y, r.z, r.w = (0.0, 0.0, math.sin(od.yaw / 2), math.cos(od.yaw / 2))
-        return TFMessage(transforms=[tf])
+        out = [tf]
+        if self.p["publish_map_odom"]:  # stamped like AMCL's: valid up to the next step
+            out.append(transform_stamped(self.p["map_frame"], self.p["odom_frame"],
+                                         self.map_odom, t + 1.0 / self.p["rate"]))
+        return TFMessage(transforms=out)
 
     def _publish_status(self) -> None:
         x, y, yaw = (float(a) for a in self.sim.pose)
