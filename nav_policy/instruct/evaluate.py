@@ -336,6 +336,51 @@ def tune(cases: Sequence[Case], landmarks: LandmarkMap, embedder: MiniLMEmbedder
     }
 
 
+def tune_end_to_end(
+    groups: Sequence[tuple[Sequence[Case], LandmarkMap]],
+    embedder: MiniLMEmbedder,
+    thresholds: Sequence[float] = tuple(np.round(np.arange(0.60, 0.901, 0.02), 2)),
+    margins: Sequence[float] = tuple(np.round(np.arange(0.0, 0.121, 0.02), 2)),
+) -> dict[str, Any]:
+    """Threshold and margin from whole-instruction outcomes on dev lines only: every dev line of
+    every (cases, landmarks) group is parsed at each grid point; a plan where a refusal or a
+    different plan was due costs FALSE_ACCEPT_COST, a refusal of a plannable line costs 1. Among
+    the minimisers, the centre of the highest-threshold band (as `tune`)."""
+    dev = [(c, lm) for cases, lm in groups for c in cases if c.split == "dev"]
+    costs = np.zeros((len(thresholds), len(margins)))
+    for i, t in enumerate(thresholds):
+        for j, m in enumerate(margins):
+            parsers: dict[int, InstructionParser] = {}
+            cost = 0.0
+            for case, lm in dev:
+                parser = parsers.setdefault(id(lm), InstructionParser(lm, embedder, t, m))
+                try:
+                    got = parser.parse(case.text, pose=case.robot).plan.model_dump(mode="json")
+                except InstructionError:
+                    cost += 1.0 if case.expect is not None else 0.0
+                    continue
+                if case.expect is None or got != expected_plan(case):
+                    cost += FALSE_ACCEPT_COST
+            costs[i, j] = cost
+    best = costs.min()
+    rows = [i for i in range(len(thresholds)) if costs[i].min() == best]
+    band = [rows[-1]]
+    while band[0] - 1 in rows:
+        band.insert(0, band[0] - 1)
+    t_i = band[len(band) // 2]
+    m_ok = [j for j in range(len(margins)) if costs[t_i, j] == best]
+    return {
+        "threshold": float(thresholds[t_i]),
+        "margin": float(margins[m_ok[len(m_ok) // 2]]),
+        "cost": float(best),
+        "dev_lines": len(dev),
+        "threshold_band": [float(thresholds[band[0]]), float(thresholds[band[-1]])],
+        "margin_band": [float(margins[m_ok[0]]), float(margins[m_ok[-1]])],
+        "grid": {"thresholds": list(map(float, thresholds)), "margins": list(map(float, margins)),
+                 "cost": costs.tolist()},  # fmt: skip
+    }
+
+
 # --- command line --------------------------------------------------------------------------------
 
 

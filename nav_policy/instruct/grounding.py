@@ -28,7 +28,7 @@ from nav_policy.instruct.landmarks import Landmark, LandmarkMap, normalize_name
 #: Chosen on the dev split of test/data/instructions.jsonl (docs/INSTRUCTIONS.md): the template
 #: puts every name, alias and query in the same household context before embedding.
 DEFAULT_TEMPLATE = "the {} in the house"
-DEFAULT_THRESHOLD = 0.77
+DEFAULT_THRESHOLD = 0.78
 DEFAULT_MARGIN = 0.06
 N_CLOSEST = 3
 _QUERY_CACHE_SIZE = 1024
