@@ -148,6 +148,31 @@ DESCRIPTIVE_WORDS = frozenset(
     big large small little huge tiny tall short long wide narrow open closed shut main
     nice old new modern round square fancy formal large-screen flat""".split()
 )
+#: Household words people use for the same place or thing (general usage, written once; not
+#: tuned on any corpus line). A phrase is re-read with the word on the right and must then name
+#: a landmark exactly; it is reported as a warning. British/American pairs and room names.
+HOUSEHOLD_SYNONYMS = {
+    "lounge": "living room", "sitting room": "living room", "sitting area": "living room",
+    "family room": "living room", "den": "living room", "front room": "living room",
+    "living area": "living room", "tv room": "living room", "main room": "living room",
+    "icebox": "refrigerator", "ice box": "refrigerator", "fridge": "refrigerator",
+    "freezer": "refrigerator", "refrigerator": "fridge",
+    "telly": "tv", "tele": "tv", "television set": "tv",
+    "home office": "office", "study room": "office", "work room": "office", "workroom": "office",
+    "loo": "bathroom", "lavatory": "bathroom", "restroom": "bathroom", "washroom": "bathroom",
+    "wc": "bathroom", "powder room": "bathroom", "toilet room": "bathroom",
+    "master bedroom": "bedroom", "guest room": "bedroom", "bed room": "bedroom",
+    "dining area": "dining room", "eating area": "dining room", "cooking area": "kitchen",
+    "kitchen area": "kitchen", "hall": "hallway", "corridor": "hallway", "passage": "hallway",
+    "passageway": "hallway", "entry": "entryway", "foyer": "entryway", "entrance hall": "entryway",
+    "couch": "sofa", "sofa": "couch", "settee": "couch",
+    "cooker": "stove", "range": "stove", "oven": "stove", "hob": "stove",
+    "bookcase": "bookshelf", "bookshelves": "bookshelf", "book shelf": "bookshelf",
+    "washer": "washing machine", "laundry machine": "washing machine",
+    "terrace": "patio",
+    "bathtub": "tub", "bath": "bathtub", "night table": "nightstand", "bedside table": "nightstand",
+    "chest of drawers": "dresser",
+}  # fmt: skip
 _KIND_HEADS = (
     (re.compile(r"\b(?:door|doors|doorway|doorways|entrance|entryway|opening|gate|archway)$"), "door"),
     (re.compile(r"\b(?:room|rooms|area|hall|hallway|corridor|space)$"), "area"),
@@ -224,6 +249,12 @@ class Grounder:
         if not words:
             return None
         readings: list[tuple[list[str], str]] = []
+        key = " ".join(words)
+        for word, meant in sorted(HOUSEHOLD_SYNONYMS.items(), key=lambda kv: -len(kv[0])):
+            if re.search(rf"\b{re.escape(word)}\b", key):
+                swapped = re.sub(rf"\b{re.escape(word)}\b", meant, key).split()
+                readings.append((swapped, f"{word!r} is a {meant!r}"))
+                break
         kept = [w for w in words if w not in DESCRIPTIVE_WORDS]
         if kept and kept != words:
             readings.append((kept, "descriptive words dropped"))

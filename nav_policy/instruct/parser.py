@@ -68,7 +68,8 @@ _GERUNDS = {
     "heading": "head", "walking": "walk", "driving": "drive", "crossing": "cross",
     "crossed": "cross", "turning": "turn", "moving": "move", "arriving": "arrive",
     "arrived": "arrive", "coming": "come", "navigating": "navigate", "proceeding": "proceed",
-    "stopping": "stop", "stopped": "stop", "stepping": "step", "stepped": "step",
+    "stopping": "stop", "stopped": "stop", "stepping": "step", "stepped": "step", "taking": "take", "making": "make",
+    "veering": "veer", "bearing": "bear",
     "continuing": "continue", "walked": "walk", "turned": "turn", "waiting": "wait", "are at": "reach",
     "are next to": "reach", "are in": "reach", "see": "reach",
 }  # fmt: skip
@@ -847,6 +848,9 @@ _RULES: tuple[Callable[[str, _Ctx], list[RawStep] | None], ...] = (
 
 def parse_clause(clause: str, ctx: _Ctx) -> list[RawStep]:
     """Raw steps of one clause by the first rule that matches; InstructionError if none does."""
+    first = clause.split(" ", 1)[0]
+    if first.endswith("ing") and first in _GERUNDS:  # "taking a hard right", "heading past X"
+        clause = _GERUNDS[first] + clause[len(first) :]
     for rule in _RULES:
         steps = rule(clause, ctx)
         if steps is not None:
