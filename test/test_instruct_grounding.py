@@ -70,7 +70,6 @@ def test_exact_and_alias_match_ignore_case_articles_punctuation(
     [
         ("icebox fridge", "fridge"),
         ("fridge freezer", "fridge"),
-        ("bookshelves", "bookshelf"),
         ("laundry machine", "washing machine"),
         ("recliner chair", "armchair"),
         ("toilet", "bathroom"),
@@ -103,9 +102,9 @@ def test_margin_rejects_ambiguous_phrase(demo: LandmarkMap, embedder: MiniLMEmbe
 
 def test_landmark_embeddings_are_cached(demo: LandmarkMap, embedder: MiniLMEmbedder) -> None:
     grounder = Grounder(demo, embedder)
-    grounder.ground("bookshelves")
-    matrix = grounder._matrix
     grounder.ground("laundry machine")
+    matrix = grounder._matrix
+    grounder.ground("recliner chair")
     assert grounder._matrix is matrix and grounder.embedding_calls == 2
 
 

@@ -18,6 +18,7 @@ CODES = (
     "kind_mismatch",  # e.g. "enter the fridge": go_into needs an area
     "landmark_file",  # the landmark file is missing or malformed
     "vlm_failed",  # the VLM backend failed and the fallback is "reject"
+    "out_of_schema",  # stairs, manipulation, following a person: not a navigation plan step
 )
 
 

@@ -58,6 +58,9 @@ class Case:
     split: str
     expect: dict[str, Any] | None
     reject: str | None
+    landmarks: str | None = None  # a landmark file under config/ (real corpus lines)
+    robot: tuple[float, float, float] | None = None  # the robot's pose (x, y, yaw) if given
+    source: str | None = None
 
 
 def load_corpus(path: str | Path) -> list[Case]:
@@ -71,7 +74,14 @@ def load_corpus(path: str | Path) -> list[Case]:
             raise ValueError(
                 f"{path}:{n}: needs split dev|heldout and exactly one of expect, reject"
             )
-        cases.append(Case(row["text"], row["split"], row.get("expect"), row.get("reject")))
+        robot = row.get("robot")
+        cases.append(
+            Case(
+                row["text"], row["split"], row.get("expect"), row.get("reject"),
+                row.get("landmarks"), tuple(float(v) for v in robot) if robot else None,
+                row.get("source"),
+            )
+        )  # fmt: skip
     return cases
 
 
@@ -84,12 +94,14 @@ def expected_plan(case: Case) -> dict[str, Any] | None:
     return Plan.model_validate(case.expect).model_dump(mode="json")
 
 
-def run_case(parser: InstructionParser, case: Case) -> tuple[bool, str]:
-    """(correct, what the parser produced as one line)."""
+def run_case(parser: InstructionParser, case: Case, any_code: bool = False) -> tuple[bool, str]:
+    """(correct, what the parser produced as one line). any_code: a refusal of a must-refuse
+    line counts whatever its code (the real corpus; code agreement is reported on its own)."""
     try:
-        got = parser.parse(case.text).plan.model_dump(mode="json")
+        got = parser.parse(case.text, pose=case.robot).plan.model_dump(mode="json")
     except InstructionError as exc:
-        return case.reject == exc.code, f"reject {exc.code}: {exc}"
+        ok = case.reject is not None and (any_code or case.reject == exc.code)
+        return ok, f"reject {exc.code}: {exc}"
     return got == expected_plan(case), json.dumps(got)
 
 
@@ -165,6 +177,75 @@ def latency(
         "model_load_s": embedder.load_s,
         "repeats": repeats,
     }
+
+
+# --- the real-instruction corpus (test/data/real, issue 21) ---------------------------------------
+
+
+def default_real_corpus() -> list[Path]:
+    """test/data/real/*.jsonl of the source checkout (HuRIC 2.1 and an R2R sample)."""
+    return sorted((default_corpus().parent / "real").glob("*.jsonl"))
+
+
+class _Backends:
+    """One parser (or VLM client) per landmark file named by the corpus lines."""
+
+    def __init__(self, make: Any, default_landmarks: LandmarkMap) -> None:
+        self._make = make
+        self._default = default_landmarks
+        self._cache: dict[str | None, Any] = {}
+
+    def __call__(self, name: str | None) -> Any:
+        if name not in self._cache:
+            lm = self._default if name is None else load_landmarks(config_path(name))
+            self._cache[name] = self._make(lm)
+        return self._cache[name]
+
+
+def real_accuracy(backends: Any, cases: Sequence[Case]) -> dict[str, Any]:
+    """Per split: exact-plan accuracy over the plan lines, refusal correctness over the
+    must-refuse lines (refused with any code), code agreement among those, and the failures."""
+    report: dict[str, Any] = {}
+    for split in SPLITS:
+        rows = [c for c in cases if c.split == split]
+        plans = [c for c in rows if c.expect is not None]
+        refusals = [c for c in rows if c.reject is not None]
+        fails, plan_ok, refuse_ok, code_ok = [], 0, 0, 0
+        for case in rows:
+            ok, got = run_case(backends(case.landmarks), case, any_code=True)
+            if case.expect is not None:
+                plan_ok += ok
+            else:
+                refuse_ok += ok
+                code_ok += got.startswith(f"reject {case.reject}:")
+            if not ok:
+                fails.append({"text": case.text, "source": case.source,
+                              "expected": case.reject or case.expect, "got": got})  # fmt: skip
+        report[split] = {
+            "plans": {"n": len(plans), "correct": plan_ok,
+                      "accuracy": plan_ok / len(plans) if plans else 0.0},
+            "refusals": {"n": len(refusals), "correct": refuse_ok,
+                         "accuracy": refuse_ok / len(refusals) if refusals else 0.0,
+                         "same_code": code_ok},
+            "failures": fails,
+        }  # fmt: skip
+    return report
+
+
+def r2r_coverage(parser: InstructionParser, path: Path) -> dict[str, Any]:
+    """Unlabelled R2R JSON (a list of {"instructions": [...]}): how many instructions get a plan
+    and the refusal codes of the rest. No accuracy: these lines carry no plan labels."""
+    data = json.loads(Path(path).read_text(encoding="utf-8"))
+    texts = [t for item in data for t in item.get("instructions", [])]
+    codes: dict[str, int] = {}
+    planned = 0
+    for text in texts:
+        try:
+            parser.parse(text)
+            planned += 1
+        except InstructionError as exc:
+            codes[exc.code] = codes.get(exc.code, 0) + 1
+    return {"path": str(path), "n": len(texts), "planned": planned, "refused_by_code": codes}
 
 
 # --- threshold tuning (dev split only) -----------------------------------------------------------
@@ -252,6 +333,51 @@ def tune(cases: Sequence[Case], landmarks: LandmarkMap, embedder: MiniLMEmbedder
             {"want": w, "best": b, "score": round(t, 3), "gap": round(g, 3)}
             for w, b, t, g in scored
         ],
+    }
+
+
+def tune_end_to_end(
+    groups: Sequence[tuple[Sequence[Case], LandmarkMap]],
+    embedder: MiniLMEmbedder,
+    thresholds: Sequence[float] = tuple(np.round(np.arange(0.60, 0.901, 0.02), 2)),
+    margins: Sequence[float] = tuple(np.round(np.arange(0.0, 0.121, 0.02), 2)),
+) -> dict[str, Any]:
+    """Threshold and margin from whole-instruction outcomes on dev lines only: every dev line of
+    every (cases, landmarks) group is parsed at each grid point; a plan where a refusal or a
+    different plan was due costs FALSE_ACCEPT_COST, a refusal of a plannable line costs 1. Among
+    the minimisers, the centre of the highest-threshold band (as `tune`)."""
+    dev = [(c, lm) for cases, lm in groups for c in cases if c.split == "dev"]
+    costs = np.zeros((len(thresholds), len(margins)))
+    for i, t in enumerate(thresholds):
+        for j, m in enumerate(margins):
+            parsers: dict[int, InstructionParser] = {}
+            cost = 0.0
+            for case, lm in dev:
+                parser = parsers.setdefault(id(lm), InstructionParser(lm, embedder, t, m))
+                try:
+                    got = parser.parse(case.text, pose=case.robot).plan.model_dump(mode="json")
+                except InstructionError:
+                    cost += 1.0 if case.expect is not None else 0.0
+                    continue
+                if case.expect is None or got != expected_plan(case):
+                    cost += FALSE_ACCEPT_COST
+            costs[i, j] = cost
+    best = costs.min()
+    rows = [i for i in range(len(thresholds)) if costs[i].min() == best]
+    band = [rows[-1]]
+    while band[0] - 1 in rows:
+        band.insert(0, band[0] - 1)
+    t_i = band[len(band) // 2]
+    m_ok = [j for j in range(len(margins)) if costs[t_i, j] == best]
+    return {
+        "threshold": float(thresholds[t_i]),
+        "margin": float(margins[m_ok[len(m_ok) // 2]]),
+        "cost": float(best),
+        "dev_lines": len(dev),
+        "threshold_band": [float(thresholds[band[0]]), float(thresholds[band[-1]])],
+        "margin_band": [float(margins[m_ok[0]]), float(margins[m_ok[-1]])],
+        "grid": {"thresholds": list(map(float, thresholds)), "margins": list(map(float, margins)),
+                 "cost": costs.tolist()},  # fmt: skip
     }
 
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 import difflib
 import functools
 import os
+import re
 import threading
 import time
 from collections.abc import Sequence
@@ -27,7 +28,7 @@ from nav_policy.instruct.landmarks import Landmark, LandmarkMap, normalize_name
 #: Chosen on the dev split of test/data/instructions.jsonl (docs/INSTRUCTIONS.md): the template
 #: puts every name, alias and query in the same household context before embedding.
 DEFAULT_TEMPLATE = "the {} in the house"
-DEFAULT_THRESHOLD = 0.77
+DEFAULT_THRESHOLD = 0.78
 DEFAULT_MARGIN = 0.06
 N_CLOSEST = 3
 _QUERY_CACHE_SIZE = 1024
@@ -136,6 +137,78 @@ class Grounding:
     landmark: Landmark
     method: str
     score: float
+    note: str = ""  # how a variant or tie was read (reported as a warning)
+
+
+#: Words that describe a landmark without naming it ("the metal desk", "the open bedroom"):
+#: dropped when what remains is a landmark's exact name or alias.
+DESCRIPTIVE_WORDS = frozenset(
+    """white black grey gray brown red blue green yellow orange pink purple beige tan gold silver
+    golden wooden wood metal marble glass stone brick tiled tile leather plastic dark light bright
+    big large small little huge tiny tall short long wide narrow open closed shut main
+    nice old new modern round square fancy formal large-screen flat""".split()
+)
+#: Household words people use for the same place or thing (general usage, written once; not
+#: tuned on any corpus line). A phrase is re-read with the word on the right and must then name
+#: a landmark exactly; it is reported as a warning. British/American pairs and room names.
+HOUSEHOLD_SYNONYMS = {
+    "lounge": "living room", "sitting room": "living room", "sitting area": "living room",
+    "family room": "living room", "den": "living room", "front room": "living room",
+    "living area": "living room", "tv room": "living room", "main room": "living room",
+    "icebox": "refrigerator", "ice box": "refrigerator", "fridge": "refrigerator",
+    "freezer": "refrigerator", "refrigerator": "fridge",
+    "telly": "tv", "tele": "tv", "television set": "tv",
+    "home office": "office", "study room": "office", "work room": "office", "workroom": "office",
+    "loo": "bathroom", "lavatory": "bathroom", "restroom": "bathroom", "washroom": "bathroom",
+    "wc": "bathroom", "powder room": "bathroom", "toilet room": "bathroom",
+    "master bedroom": "bedroom", "guest room": "bedroom", "bed room": "bedroom",
+    "dining area": "dining room", "eating area": "dining room", "cooking area": "kitchen",
+    "kitchen area": "kitchen", "hall": "hallway", "corridor": "hallway", "passage": "hallway",
+    "passageway": "hallway", "entry": "entryway", "foyer": "entryway", "entrance hall": "entryway",
+    "couch": "sofa", "sofa": "couch", "settee": "couch",
+    "cooker": "stove", "range": "stove", "oven": "stove", "hob": "stove",
+    "bookcase": "bookshelf", "bookshelves": "bookshelf", "book shelf": "bookshelf",
+    "washer": "washing machine", "laundry machine": "washing machine",
+    "terrace": "patio",
+    "bathtub": "tub", "bath": "bathtub", "night table": "nightstand", "bedside table": "nightstand",
+    "chest of drawers": "dresser",
+}  # fmt: skip
+_KIND_HEADS = (
+    (re.compile(r"\b(?:door|doors|doorway|doorways|entrance|entryway|opening|gate|archway)$"), "door"),
+    (re.compile(r"\b(?:room|rooms|area|hall|hallway|corridor|space)$"), "area"),
+)
+
+
+def kind_of_phrase(phrase: str) -> str | None:
+    """The landmark kind a phrase's head noun asks for: door, area, or None."""
+    key = normalize_name(phrase)
+    for regex, kind in _KIND_HEADS:
+        if regex.search(key):
+            return kind
+    return None
+
+
+def _singular(word: str) -> str:
+    if len(word) > 4 and word.endswith("ies"):
+        return word[:-3] + "y"
+    if len(word) > 4 and re.search(r"(?:ch|sh|ss|x)es$", word):
+        return word[:-2]
+    if len(word) > 3 and word.endswith("s") and not word.endswith("ss"):
+        return word[:-1]
+    return word
+
+
+def edit_distance(a: str, b: str, limit: int = 3) -> int:
+    """Levenshtein distance of two short words (stops counting past `limit`)."""
+    if abs(len(a) - len(b)) > limit:
+        return limit + 1
+    row = list(range(len(b) + 1))
+    for i, ca in enumerate(a, 1):
+        prev, row[0] = row[0], i
+        for j, cb in enumerate(b, 1):
+            cur = min(row[j] + 1, row[j - 1] + 1, prev + (ca != cb))
+            prev, row[j] = row[j], cur
+    return row[-1]
 
 
 class Grounder:
@@ -165,6 +238,51 @@ class Grounder:
         """Exact (normalised) match against names and aliases."""
         return self.landmarks.lookup(phrase)
 
+    @functools.cached_property
+    def _vocabulary(self) -> frozenset[str]:
+        return frozenset(w for lm in self.landmarks for p in lm.phrases for w in normalize_name(p).split())
+
+    def variant(self, phrase: str) -> tuple[Landmark, str] | None:
+        """An exact match once descriptive words, plurals or one misspelt word are undone:
+        (landmark, how). Only a unique reading counts; None otherwise."""
+        words = normalize_name(phrase).split()
+        if not words:
+            return None
+        readings: list[tuple[list[str], str]] = []
+        key = " ".join(words)
+        for word, meant in sorted(HOUSEHOLD_SYNONYMS.items(), key=lambda kv: -len(kv[0])):
+            if re.search(rf"\b{re.escape(word)}\b", key):
+                swapped = re.sub(rf"\b{re.escape(word)}\b", meant, key).split()
+                readings.append((swapped, f"{word!r} is a {meant!r}"))
+                break
+        kept = [w for w in words if w not in DESCRIPTIVE_WORDS]
+        if kept and kept != words:
+            readings.append((kept, "descriptive words dropped"))
+        base = kept or words
+        singular = [_singular(w) for w in base]
+        if singular != base:
+            readings.append((singular, "plural read as singular"))
+        for cand in (base, singular):
+            fixed, changed = [], []
+            for w in cand:
+                if w in self._vocabulary or len(w) < 4:
+                    fixed.append(w)
+                    continue
+                limit = 2 if len(w) >= 8 else 1
+                close = [v for v in self._vocabulary if edit_distance(w, v, limit) <= limit]
+                if len(close) != 1:
+                    fixed.append(w)
+                    continue
+                fixed.append(close[0])
+                changed.append(f"{w!r} as {close[0]!r}")
+            if changed:
+                readings.append((fixed, "spelling: read " + ", ".join(changed)))
+        for reading, how in readings:
+            hit = self.landmarks.lookup(" ".join(reading))
+            if hit is not None:
+                return hit, how
+        return None
+
     def scores(self, phrase: str) -> np.ndarray:
         """Cosine similarity of the phrase to each landmark (max over its name and aliases)."""
         if self.embedder is None:
@@ -178,11 +296,17 @@ class Grounder:
         np.maximum.at(best, self._owners, per_phrase)
         return best
 
-    def ground(self, phrase: str) -> Grounding:
-        """The landmark the phrase names; InstructionError(unknown_landmark) when unsure."""
+    def ground(self, phrase: str, prefer_kinds: Sequence[str] = ()) -> Grounding:
+        """The landmark the phrase names; InstructionError(unknown_landmark) when unsure.
+
+        prefer_kinds (from the phrase's head noun or the action) breaks a tie: when the margin
+        fails, the landmarks of those kinds are compared among themselves."""
         hit = self.exact(phrase)
         if hit is not None:
             return Grounding(phrase, hit, "exact", 1.0)
+        var = self.variant(phrase)
+        if var is not None:
+            return Grounding(phrase, var[0], "variant", 1.0, var[1])
         if self.embedder is None:
             raise InstructionError(
                 self._unknown_message(phrase, self._closest_by_spelling(phrase)),
@@ -194,6 +318,14 @@ class Grounder:
         second = float(scores[order[1]]) if len(order) > 1 else -1.0
         if best >= self.threshold and best - second >= self.margin:
             return Grounding(phrase, self.landmarks.landmarks[order[0]], "embedding", best)
+        if best >= self.threshold and prefer_kinds:
+            kinded = [int(i) for i in order if self.landmarks.landmarks[i].kind in prefer_kinds]
+            if kinded:
+                top = float(scores[kinded[0]])
+                runner = float(scores[kinded[1]]) if len(kinded) > 1 else -1.0
+                if top >= self.threshold and top - runner >= self.margin:
+                    lm = self.landmarks.landmarks[kinded[0]]
+                    return Grounding(phrase, lm, "embedding", top, f"{lm.kind} preferred")
         closest = [self.landmarks.landmarks[i].name for i in order[:N_CLOSEST]]
         ambiguous = best >= self.threshold
         raise InstructionError(

@@ -1,6 +1,8 @@
 """Landmark files (docs/DESIGN.md): `landmarks: [{name, aliases: [..], position: [x, y], kind}]`.
 
-kind is object | area | door. Names and aliases are unique across the whole file once
+kind is object | area | door. An area may also carry `extent: [xmin, ymin, xmax, ymax]`, its
+floor rectangle in the map frame, so that "exit the room" can tell which room the robot is in
+(LandmarkMap.area_at; without extents the nearest area landmark is used). Names and aliases are unique across the whole file once
 normalised (case, articles, punctuation and spacing ignored), so every phrase names at most one
 landmark. Every problem is a LandmarkFileError with a one-line reason naming the entry.
 """
@@ -17,7 +19,7 @@ from typing import Any
 from nav_policy.instruct.errors import LandmarkFileError
 
 KINDS = ("object", "area", "door")
-_KEYS = frozenset({"name", "aliases", "position", "kind"})
+_KEYS = frozenset({"name", "aliases", "position", "kind", "extent"})
 _REQUIRED_KEYS = ("name", "position", "kind")
 MAX_NAME_CHARS = 80
 MAX_LANDMARKS = 10_000
@@ -44,6 +46,14 @@ class Landmark:
     kind: str
     position: tuple[float, float]
     aliases: tuple[str, ...] = ()
+    extent: tuple[float, float, float, float] | None = None  # areas: (xmin, ymin, xmax, ymax)
+
+    def contains(self, x: float, y: float) -> bool:
+        """True when (x, y) lies inside this area's extent (False without one)."""
+        if self.extent is None:
+            return False
+        x0, y0, x1, y1 = self.extent
+        return x0 <= x <= x1 and y0 <= y <= y1
 
     @property
     def phrases(self) -> tuple[str, ...]:
@@ -90,6 +100,21 @@ class LandmarkMap:
     def names(self) -> tuple[str, ...]:
         return tuple(lm.name for lm in self.landmarks)
 
+    def area_at(self, x: float, y: float) -> Landmark | None:
+        """The area the point is in: the smallest extent containing it; else, when no area of
+        the file has an extent, the nearest area landmark; None when there is no such area."""
+        areas = [lm for lm in self.landmarks if lm.kind == "area"]
+        inside = [lm for lm in areas if lm.contains(x, y)]
+        if inside:
+            return min(inside, key=lambda lm: _area(lm.extent))  # type: ignore[arg-type]
+        if not areas or any(lm.extent is not None for lm in areas):
+            return None
+        return min(areas, key=lambda lm: math.hypot(lm.position[0] - x, lm.position[1] - y))
+
+
+def _area(extent: tuple[float, float, float, float]) -> float:
+    return (extent[2] - extent[0]) * (extent[3] - extent[1])
+
 
 def _text(value: Any, what: str) -> str:
     if not isinstance(value, str) or not value.strip():
@@ -109,6 +134,23 @@ def _position(value: Any, where: str) -> tuple[float, float]:
             f"{where}: position must be [x, y] (two finite numbers), got {value!r:.60}"
         )
     return float(value[0]), float(value[1])
+
+
+def _extent(value: Any, kind: str, where: str) -> tuple[float, float, float, float] | None:
+    if value is None:
+        return None
+    if kind != "area":
+        raise LandmarkFileError(f"{where}: only an area can have an extent (this is a {kind})")
+    ok = isinstance(value, (list, tuple)) and len(value) == 4
+    ok = ok and all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in value)
+    if not ok or not all(math.isfinite(float(v)) for v in value):
+        raise LandmarkFileError(
+            f"{where}: extent must be [xmin, ymin, xmax, ymax] (four finite numbers), got {value!r:.60}"
+        )
+    x0, y0, x1, y1 = (float(v) for v in value)
+    if not (x0 < x1 and y0 < y1):
+        raise LandmarkFileError(f"{where}: extent needs xmin < xmax and ymin < ymax")
+    return x0, y0, x1, y1
 
 
 def _aliases(value: Any, where: str) -> tuple[str, ...]:
@@ -146,6 +188,7 @@ def parse_landmark(entry: Any, index: int, source: str) -> Landmark:
         kind=kind,
         position=_position(entry["position"], where),
         aliases=_aliases(entry.get("aliases"), where),
+        extent=_extent(entry.get("extent"), kind, where),
     )
 
 

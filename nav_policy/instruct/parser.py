@@ -19,9 +19,10 @@ Any failure raises InstructionError for the whole instruction: nothing is droppe
 
 from __future__ import annotations
 
+import math
 import re
 import unicodedata
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 
 from nav_policy.instruct.errors import InstructionError
@@ -31,8 +32,9 @@ from nav_policy.instruct.grounding import (
     Embedder,
     Grounder,
     Grounding,
+    kind_of_phrase,
 )
-from nav_policy.instruct.landmarks import LandmarkMap, normalize_name
+from nav_policy.instruct.landmarks import Landmark, LandmarkMap, normalize_name
 from nav_policy.instruct.numbers import (
     LENGTH_UNITS,
     TIME_UNITS,
@@ -66,7 +68,9 @@ _GERUNDS = {
     "heading": "head", "walking": "walk", "driving": "drive", "crossing": "cross",
     "crossed": "cross", "turning": "turn", "moving": "move", "arriving": "arrive",
     "arrived": "arrive", "coming": "come", "navigating": "navigate", "proceeding": "proceed",
-    "stopping": "stop", "stopped": "stop", "waiting": "wait", "are at": "reach",
+    "stopping": "stop", "stopped": "stop", "stepping": "step", "stepped": "step", "taking": "take", "making": "make",
+    "veering": "veer", "bearing": "bear",
+    "continuing": "continue", "walked": "walk", "turned": "turn", "waiting": "wait", "are at": "reach",
     "are next to": "reach", "are in": "reach", "see": "reach",
 }  # fmt: skip
 
@@ -105,6 +109,25 @@ _UNICODE_MAP = str.maketrans(
     {"\u2019": "'", "\u2018": "'", "\u201c": '"', "\u201d": '"', "\u2013": "-", "\u2014": "-"}
 )
 _PROTECTED_WORDS = re.compile(r"\b(and|then|next|after|before|until|once|when|finally)\b")
+#: Misspellings seen in human route instructions -> the word meant (function words and verbs
+#: only; a misspelt landmark goes through the spelling fallback of grounding, with a warning).
+TYPOS = {
+    "thru": "through", "though": "through", "throught": "through", "thew": "the", "teh": "the",
+    "hte": "the", "dinning": "dining", "stiars": "stairs",
+    "strait": "straight", "staight": "straight", "foward": "forward", "fowards": "forward",
+    "forwards": "forward", "turm": "turn", "trun": "turn", "wlak": "walk", "waht": "what",
+    "hallways": "hallway", "hall way": "hallway", "entry way": "entryway", "door way": "doorway",
+    "towards": "toward", "untill": "until", "untile": "until", "rigth": "right", "rihgt": "right",
+    "lfet": "left", "leftt": "left", "bathrom": "bathroom", "bedrom": "bedroom", "kitchn": "kitchen",
+    "livingroom": "living room", "diningroom": "dining room", "bedroomm": "bedroom",
+}  # fmt: skip
+_TYPO_RE = re.compile(r"\b(" + "|".join(re.escape(k) for k in sorted(TYPOS, key=len, reverse=True)) + r")\b")
+_FILLER_RE = re.compile(
+    r"\b(?:just|slightly|directly|immediately|all the way|the rest of the way|half way|halfway|"
+    r"further)\b(?=\s+(?:into|in|to|toward|through|past|"
+    r"by|down|along|across|out|inside|outside|up to|back|forward|ahead|in front|next|near|beside|at|"
+    r"before|after|until|once|when|left|right|and|then|$))"
+)
 
 
 def _prepare(text: str, protected: tuple[str, ...]) -> tuple[str, list[str]]:
@@ -116,7 +139,15 @@ def _prepare(text: str, protected: tuple[str, ...]) -> tuple[str, list[str]]:
             f"instruction longer than {MAX_TEXT_CHARS} characters", code="too_long"
         )
     s = unicodedata.normalize("NFKC", text).translate(_UNICODE_MAP).lower()
+    s = re.sub(r"\s*(?:\r\n|\r|\n)+\s*", ". ", s.strip())  # a line break ends a sentence
+    s = re.sub(r"([a-z])([.!?;,])(?=[a-z])", r"\1\2 ", s)  # "hallway.Turn" -> "hallway. turn"
     s = "".join(ch if ch.isprintable() else " " for ch in s)
+    s = _TYPO_RE.sub(lambda m: TYPOS[m.group()], s)
+    s = re.sub(rf"\b({_GO}|walked|went|moved|pass)\s+pass?ed\b", r"\1 past", s)  # "walk passed"
+    s = re.sub(r"\bu[\s-]?turn\b", "uturn", s)
+    s = re.sub(r"\s+", " ", s)
+    s = _FILLER_RE.sub(" ", s)
+    s = re.sub(r"\bstraight\s+(?=(?:through|thru|into|past|to|toward|down|along|across|out|in|inside|by|ahead to)\b)", "", s)
     s = re.sub(r"°", " degrees ", s)
     s = re.sub(r"\bu[\s-]?turn\b", "uturn", s)
     s = re.sub(r"&", " and ", s)
@@ -247,11 +278,62 @@ def _split_subordinate(clause: str) -> list[str]:
     return [clause]
 
 
+#: Verbs that start a new clause when a chain has no punctuation ("exit bedroom turn right").
+_CHAIN_VERB = (
+    r"(?:turn|walk|go|head|stop|wait|exit|enter|leave|continue|proceed|veer|bear|pass|"
+    r"take a|take another|make a|make another|hang a|step into|step out)"
+)
+_NO_SPLIT_AFTER = frozenset(
+    "the a an to and then you i please just will can should must could would not don't and, "
+    "you'll you're let's lets me us or before after until when once as if where that which who "
+    "to, slowly".split()
+)
+_CHAIN_RE = re.compile(rf"\s+(?={_CHAIN_VERB}\b)")
+_PURPOSE_RE = re.compile(
+    r"\s+(?:in order\s+)?to\s+(?=(?:go|enter|exit|leave|get|reach|walk|head|turn|face|pass)\b)"
+)
+_LOCATED_RE = re.compile(
+    rf"^(?P<prep>in|inside|at|once in|when in|once inside|when you are in|once you are in)\s+"
+    rf"(?P<t>(?:{_DET}\s+)?[a-z][a-z ]*?)\s+(?P<rest>(?:turn|take a|make a|take another|make another|"
+    r"hang a|go|walk|head|stop|wait|veer|bear|continue)\b.*)$"
+)
+
+
+def _chain_split(raw: str) -> list[str]:
+    """A punctuation-less chain -> clauses: before an imperative verb that follows a noun, before
+    a purpose "to enter/exit ...", and after a leading location ("in the hallway turn right")."""
+    pieces: list[str] = []
+    parts = _PURPOSE_RE.split(raw)
+    if len(parts) > 1 and not re.match(rf"^(?:{_CHAIN_VERB}|{_GO}|move|leave|exit|enter|turn)\b", parts[0]):
+        parts = [raw]  # "i want you to go ...": not a purpose clause
+    elif len(parts) > 1 and _BARE_MOTION.match(_clean(parts[0])):
+        parts = parts[1:]  # "walk straight to enter the hallway": the walking is the entering
+    for part in parts:
+        words = part.split(" ")
+        start = 0
+        for m in _CHAIN_RE.finditer(part):
+            before = part[start : m.start()].strip()
+            prev = before.split(" ")[-1] if before else ""
+            if before and prev not in _NO_SPLIT_AFTER and len(before.split()) >= 2:
+                pieces.append(before)
+                start = m.end()
+        pieces.append(part[start:].strip())
+        del words
+    out: list[str] = []
+    for piece in pieces:
+        m = _LOCATED_RE.match(_clean(piece))
+        if m:
+            out.extend([f"{m.group('prep').split()[-1]} {m.group('t')}", m.group("rest")])
+        else:
+            out.append(piece)
+    return out
+
+
 def split_clauses(text: str) -> list[str]:
     """Prepared text -> clauses in the order the robot should do them."""
     ordered: list[str] = []
     pending_before: list[str] = []
-    for raw in _SPLIT_RE.split(text):
+    for raw in (c for r in _SPLIT_RE.split(text) for c in _chain_split(r)):
         clause = _clean(raw)
         if not clause:
             continue
@@ -278,14 +360,82 @@ class RawStep:
     distance_m: float | None = None
     angle_deg: float | None = None
     duration_s: float | None = None
+    default_step: bool = False  # a "go forward" with no distance (DEFAULT_STEP_M)
+    clause: str = ""  # the clause this step came from (for error messages)
 
 
 @dataclass
 class _Ctx:
-    """What a clause rule may need: the steps so far and the warnings list."""
+    """What a clause rule may need: the steps so far, the warnings list and the landmarks."""
 
     steps: list[RawStep] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
+    landmarks: LandmarkMap | None = None
+
+    def is_landmark(self, phrase: str) -> bool:
+        return self.landmarks is not None and self.landmarks.lookup(phrase) is not None
+
+
+#: "go forward" with no distance moves this far (docs/INSTRUCTIONS.md).
+DEFAULT_STEP_M = 1.0
+
+# --- out-of-schema requests: a clear refusal naming the clause ------------------------------------
+_OUT_OF_SCHEMA: tuple[tuple[re.Pattern[str], str], ...] = (
+    (
+        re.compile(
+            r"\b(?:stairs?|stair ?cases?|stairways?|stairwells?|upstairs|downstairs|steps|landings?|"
+            r"escalators?|elevators?|lifts?|ladders?|climb\w*|flights? of)\b"
+        ),
+        "stairs, steps and lifts are out of reach of this robot (it drives on one floor)",
+    ),
+    (
+        re.compile(
+            r"^(?:(?:please|robot|can you|could you|would you|will you|you should|i want you to)\s+)*"
+            r"(?:take(?! (?:a|an|another|the first|the next|the second|the last)\s+(?:\w+\s+)?(?:left|right|turn|uturn)\b)(?! me\b| us\b)|"
+            r"bring(?! me to| us to)|grab|pick|put|place|drop|release|let go|open|close|shut|"
+            r"switch|turn (?:on|off)|clean|wash|wipe|carry|catch|fetch|hand|give|push|pull|"
+            r"cook|connect|remove|lift|hold (?!on|position|still)|throw|fill|empty|water|feed|"
+            r"plug|unplug|charge (?!at)|press|lock|unlock|get me|get us|serve|pour)\b"
+        ),
+        "handling objects is not a navigation step",
+    ),
+    (
+        re.compile(r"\b(?:search|look for|look at|looking for|watch|inspect|check on|control)\b"),
+        "searching for or inspecting things is not a navigation step",
+    ),
+    (
+        re.compile(r"\b(?:follow|accompany|chase)\s+(?:me|us|him|her|them|the (?:person|man|woman|guy|lady|kid|child|dog|cat))\b|\bfollow\s+(?!the (?:hall|hallway|corridor|wall|path))"),
+        "following a person is not a plan step",
+    ),
+)
+
+
+def _out_of_schema(clause: str, ctx: _Ctx) -> list[RawStep] | None:
+    """Refuse stairs, manipulation, search and following, naming the clause."""
+    for regex, why in _OUT_OF_SCHEMA:
+        m = regex.search(clause)
+        if m:
+            raise InstructionError(f"{clause!r}: {why}", code="out_of_schema")
+    m = re.match(r"^(?:find|locate|look for)\s+(?P<t>.+)$", clause)
+    if m and ctx.landmarks is not None and not ctx.is_landmark(m.group("t")):
+        raise InstructionError(
+            f"{clause!r}: searching for an object is not a navigation step "
+            f"({m.group('t')!r} is not a landmark of the map)",
+            code="out_of_schema",
+        )
+    return None
+
+
+_LOCATION_RE = re.compile(rf"^(?P<prep>in|inside|at)\s+(?P<t>{_DET}\s+.+|[a-z]+(?: [a-z]+)?)$")
+
+
+def _located(clause: str, ctx: _Ctx) -> list[RawStep] | None:
+    """A bare location clause ("in the hallway", "at the end of the hall"): be there first."""
+    m = _LOCATION_RE.match(clause)
+    if m is None:
+        return None
+    action = "go_into" if m.group("prep") in ("in", "inside") else "go_to"
+    return _target_steps(action, m.group("t"), clause, ctx)
 
 
 _STOP_RE = re.compile(
@@ -305,7 +455,47 @@ _AROUND_RE = re.compile(
     r"(?:turn|spin|rotate|pivot|swing|whirl)(?:\s+yourself)?\s+(?:around|round|back|about)|about face|turn about|uturn)"
     r"(?:\s+(?:in place|on the spot))?$"
 )
-_TAKE_TURN_RE = re.compile(r"^(?:make|take|hang|do|hook)\s+a\s+(?P<dir>left|right)(?:\s+turn)?$")
+_TAKE_TURN_RE = re.compile(
+    r"^(?:make|take|hang|do|hook|have)\s+(?:a|an|another)\s+(?:(?:hard|sharp|slight|quick|soft|gentle|"
+    r"small|immediate|full|ninety degree|90 degree)\s+)?(?P<dir>left|right)(?:\s+turn)?(?:\s+(?P<tail>.+))?$"
+)
+_VEER_RE = re.compile(
+    r"^(?:veer|bear|curve|swing|go|head|walk|keep|stay)\s+(?:(?:hard|sharp|slight|"
+    r"slightly|a little|a bit|to the|to your)\s+)*(?P<dir>left|right)(?:\s+(?P<tail>.+))?$"
+)
+_TURN_TAIL_RE = re.compile(
+    r"^(?P<prep>into|in to|in|inside|to|toward|at|after|through|down|along|across|out of|onto|past|"
+    r"when you reach|when you get to|once you reach|and)\s+(?P<t>.+)$"
+)
+_TAIL_ACTION = {
+    "into": "go_into", "in to": "go_into", "onto": "go_into", "to": "go_to", "toward": "go_to",
+    "through": "go_through", "down": "go_through", "along": "go_through", "across": "go_through",
+    "out of": "exit", "past": "go_past",
+}  # fmt: skip
+
+
+def _turn_with_tail(direction: str, tail: str | None, clause: str, ctx: _Ctx) -> list[RawStep]:
+    """A turn followed by where it leads: "take a right into the bathroom" -> turn, go_into."""
+    turn = RawStep("turn", direction=direction)
+    if not tail:
+        return [turn]
+    tail = tail.strip()
+    if tail in ("turn", "again", "here", "there", "now", "side", "hand side"):
+        return [turn]
+    m = _TURN_TAIL_RE.match(tail)
+    if m is None:
+        raise InstructionError(f"could not understand {clause!r}", code="no_action")
+    prep, target = m.group("prep"), m.group("t")
+    if prep in ("in", "inside"):  # "make a right in the bedroom": be in the bedroom, then turn
+        return [*_target_steps("go_into", target, clause, ctx), turn]
+    if prep in ("at", "when you reach", "when you get to", "once you reach"):
+        return [*_target_steps("go_to", target, clause, ctx), turn]
+    if prep == "after":
+        return [*_target_steps("go_past", target, clause, ctx), turn]
+    if prep == "and":
+        return [turn, *parse_clause(target, ctx)]
+    return [turn, *_target_steps(_TAIL_ACTION[prep], target, clause, ctx)]
+
 _TURN_RE = re.compile(r"^(?:turn|rotate|spin|pivot|swing|veer|yaw)\b(?P<rest>.*)$")
 _TURN_AT_RE = re.compile(rf"^(?P<head>.*?)\s+at\s+(?P<t>{_DET}\s+.+)$")
 _TURN_DIRS = {
@@ -359,8 +549,14 @@ _TARGET_RULES: tuple[_TargetRule, ...] = (
     (re.compile(r"^(?:leave|exit|vacate)(?:\s+(?:from|out of))?\b\s*(?P<t>.*)$"), "exit"),
     (
         re.compile(
-            r"^(?:stop|halt|park|pull up|wait|stay)\s+(?:(?:right|just)\s+)?"
-            r"(?:at|by|next to|in front of|beside|near|close to|alongside|in)\b\s*(?P<t>.*)$"
+            r"^(?:stop|halt|park|pull up|wait|stay|stand)\s+(?:(?:right|just)\s+)?(?:in(?! front)|inside|within)\b\s*(?P<t>.*)$"
+        ),
+        "go_into",
+    ),
+    (
+        re.compile(
+            r"^(?:stop|halt|park|pull up|wait|stay|stand)\s+(?:(?:right|just)\s+)?"
+            r"(?:at|by|next to|in front of|beside|near|close to|alongside)\b\s*(?P<t>.*)$"
         ),
         "go_to",
     ),
@@ -380,9 +576,17 @@ _TARGET_RULES: tuple[_TargetRule, ...] = (
     (re.compile(rf"^{_GO}(?:\s+back)?\s+(?P<t>{_DET}\s+.+|between\b.*|home|base)$"), "go_to"),
 )
 _NP_RE = re.compile(
-    rf"^(?:(?P<prep>to|into|past|through|by|towards|toward)\s+)?(?P<t>{_DET}\s+.+)$"
+    rf"^(?:(?P<prep>to|into|past|through|by|towards|toward|down|along|across|out of|onto)\s+)?(?P<t>{_DET}\s+.+)$"
+)
+_BARE_NP_RE = re.compile(
+    r"^(?:(?P<prep>to|into|past|through|by|toward|down|along|across|out of|onto)\s+)?(?P<t>[a-z][a-z ]{0,40})$"
 )
 _PREP_ACTION = {
+    "down": "go_through",
+    "along": "go_through",
+    "across": "go_through",
+    "out of": "exit",
+    "onto": "go_into",
     "to": "go_to",
     "towards": "go_to",
     "toward": "go_to",
@@ -397,7 +601,17 @@ _SIDE_RE = re.compile(
     r"\s+(?:on|to|keeping it on|keeping it to|with it on|keep it on)\s+(?:your|the|my)\s+(?P<side>left|right)(?:\s+(?:hand\s+)?side)?$"
 )
 _VIA_RE = re.compile(r"^(?P<t>.+?)\s+(?:through|via|by way of|using)\s+(?P<via>.+)$")
-_TARGET_TRAIL = re.compile(r"\s+(?:now|again|there|first|too|as well|please)$")
+_TARGET_TRAIL = re.compile(
+    r"\s+(?:now|again|there|first|too|as well|please|ahead|straight ahead|directly ahead|"
+    r"right there|right away|and stop|and wait|and wait there|then stop)$"
+)
+_PART_OF_RE = re.compile(
+    rf"^(?:{_DET}\s+)?(?P<part>foot|edge|base|front|side|middle|center|centre|end|far end|other end|entrance|entry|doorway|inside)\s+of\s+(?P<t>.+)$"
+)
+_DOOR_HEAD_RE = re.compile(r"\b(?:door|doors|doorway|doorways|entrance|entryway|opening|gate|exit|archway)$")
+_AREA_HEAD_RE = re.compile(r"\b(?:room|area|hall|hallway|corridor|space|zone)$")
+_SPLIT_TARGET_RE = re.compile(r"^(?P<a>.+?)\s+(?P<prep>into|in to|onto|out to|toward|to)\s+(?P<b>(?:the|a|an|your|my)?\s*[a-z].*)$")
+_STOP_VERB_RE = re.compile(r"^(?:stop|halt|wait|stay|park|pull up)\b")
 
 
 def _stop(clause: str, ctx: _Ctx) -> list[RawStep] | None:
@@ -464,12 +678,23 @@ def _turn_args(rest: str, clause: str) -> RawStep:
 def _turn(clause: str, ctx: _Ctx) -> list[RawStep] | None:
     if _AROUND_RE.match(clause):
         return [RawStep("turn", direction="around")]
-    m = _TAKE_TURN_RE.match(clause)
+    m = _TAKE_TURN_RE.match(clause) or _VEER_RE.match(clause)
     if m:
-        return [RawStep("turn", direction=m.group("dir"))]
+        return _turn_with_tail(m.group("dir"), m.group("tail"), clause, ctx)
     m = _TURN_RE.match(clause)
     if m is None:
         return None
+    into = re.match(r"^turn\s+(?P<prep>into|in to|toward|to face)\s+(?P<t>.+)$", clause)
+    if into:  # "turn into the kitchen": no direction given, the kitchen says where
+        action = "go_into" if into.group("prep") in ("into", "in to") else "go_to"
+        return _target_steps(action, into.group("t"), clause, ctx)
+    tail = re.match(
+        r"^(?:turn|rotate|veer)\s+(?:(?:to the|to your|hard|sharp|slight|slightly)\s+)*(?P<dir>left|right|around)"
+        r"(?:\s+(?:again|turn))?\s+(?P<tail>(?:into|in to|in|inside|to|toward|after|through|down|along|across|out of|onto|past|when you reach|when you get to|once you reach)\s+.+)$",
+        clause,
+    )
+    if tail and not _TURN_AT_RE.match(clause):
+        return _turn_with_tail(tail.group("dir"), tail.group("tail"), clause, ctx)
     at = _TURN_AT_RE.match(clause)  # "turn left at the couch": reach the couch, then turn
     if at:
         return [RawStep("go_to", phrase=at.group("t")), *(_turn(at.group("head"), ctx) or [])]
@@ -496,9 +721,11 @@ def _move(clause: str, ctx: _Ctx) -> list[RawStep] | None:
             raise InstructionError(
                 f"{clause!r}: back where? name a landmark or a distance", code="missing_target"
             )
-        raise InstructionError(
-            f"{clause!r}: how far? give a distance with a unit (e.g. 2 m)", code="invalid_value"
-        )
+        if backward:
+            raise InstructionError(
+                f"{clause!r}: how far? give a distance with a unit (e.g. 2 m)", code="invalid_value"
+            )
+        return [RawStep("move", direction="forward", distance_m=DEFAULT_STEP_M, default_step=True)]
     return [
         RawStep(
             "move",
@@ -523,12 +750,41 @@ def _metres(m: re.Match[str], clause: str) -> float:
 
 
 def _target_steps(action: str, phrase: str, clause: str, ctx: _Ctx) -> list[RawStep]:
-    """Raw steps of a target verb: splits "X through Y" and drops a go_past side with a warning."""
+    """Raw steps of a target verb: splits "X through Y" and drops a go_past side with a warning;
+    "the end of the hall" is go_through the hall, "the foot of the bed" is the bed; "out of X
+    into Y" and "down the hall to Y" are two steps."""
     phrase = phrase.strip(" ,")
     prev = None
     while prev != phrase:
         prev = phrase
-        phrase = _TARGET_TRAIL.sub("", phrase).strip()
+        phrase = _TARGET_TRAIL.sub("", phrase).strip(" ,")
+    if action == "exit" and re.match(r"^(?:into|in to|onto|to)\s", phrase):  # "exit into the hall"
+        return _target_steps("go_into", phrase.split(" ", 1)[1], clause, ctx)
+    if not ctx.is_landmark(phrase):
+        split = _SPLIT_TARGET_RE.match(phrase)
+        if split and (action in ("exit", "go_through", "go_past") or split.group("prep") != "to") and not (
+            split.group("prep") == "to" and _DOOR_HEAD_RE.search(split.group("a"))
+        ):
+            second = "go_into" if split.group("prep") in ("into", "in to", "onto", "out to") else "go_to"
+            return [
+                *_target_steps(action, split.group("a"), clause, ctx),
+                *_target_steps(second, split.group("b"), clause, ctx),
+            ]
+        chain = re.match(r"^(?P<a>.+?)\s+(?:on|by|near|at|next to)\s+(?P<b>.+)$", phrase)
+        if chain and ctx.landmarks is not None:
+            first = ctx.landmarks.lookup(chain.group("a"))
+            if first is not None and first.kind == "area":  # "stop in the living room on the rug"
+                return [RawStep("go_into", phrase=chain.group("a"), clause=clause),
+                        *_target_steps("go_to", chain.group("b"), clause, ctx)]  # fmt: skip
+        part = _PART_OF_RE.match(phrase)
+        if part:
+            inner = part.group("t")
+            if part.group("part") in ("end", "far end", "other end"):
+                steps = _target_steps("go_through", inner, clause, ctx)
+                return [*steps, RawStep("stop")] if _STOP_VERB_RE.match(clause) else steps
+            if part.group("part") == "inside":
+                return _target_steps("go_into", inner, clause, ctx)
+            phrase = inner
     if action == "go_past":
         side = _SIDE_RE.search(phrase)
         if side:
@@ -536,11 +792,13 @@ def _target_steps(action: str, phrase: str, clause: str, ctx: _Ctx) -> list[RawS
                 f"ignored side preference {side.group().strip()!r}: a plan step has no side"
             )
             phrase = phrase[: side.start()]
+    if not phrase and action == "exit":
+        phrase = "the room"  # "walk out", "exit": the area the robot is in (needs its pose)
     if not phrase:
         raise InstructionError(f"{clause!r} needs a landmark", code="missing_target")
     via = _VIA_RE.match(phrase) if action in ("go_to", "go_into", "exit") else None
     if via is None:
-        return [RawStep(action, phrase=phrase)]
+        return [RawStep(action, phrase=phrase, clause=clause)]
     through = RawStep("go_through", phrase=via.group("via"))
     return [through] if action == "exit" else [through, RawStep(action, phrase=via.group("t"))]
 
@@ -566,6 +824,10 @@ def _continuation(clause: str, ctx: _Ctx) -> list[RawStep] | None:
     if m and prev.action in TARGET_ACTIONS:
         action = _PREP_ACTION.get(m.group("prep") or "", prev.action)
         return _target_steps(action, m.group("t"), clause, ctx)
+    m = _BARE_NP_RE.match(clause)  # "leave the bathroom, and bedroom": a bare landmark name
+    if m and prev.action in TARGET_ACTIONS and ctx.is_landmark(m.group("t")):
+        action = _PREP_ACTION.get(m.group("prep") or "", prev.action)
+        return _target_steps(action, m.group("t"), clause, ctx)
     m = _BARE_DISTANCE_RE.match(clause)
     if m and prev.action == "move":  # "move forward 2 m and then 3 m"
         return [replace(prev, distance_m=_metres(m, clause))]
@@ -573,17 +835,22 @@ def _continuation(clause: str, ctx: _Ctx) -> list[RawStep] | None:
 
 
 _RULES: tuple[Callable[[str, _Ctx], list[RawStep] | None], ...] = (
+    _out_of_schema,
     _stop,
     _wait,
     _turn,
     _move,
     _target,
     _continuation,
+    _located,
 )
 
 
 def parse_clause(clause: str, ctx: _Ctx) -> list[RawStep]:
     """Raw steps of one clause by the first rule that matches; InstructionError if none does."""
+    first = clause.split(" ", 1)[0]
+    if first.endswith("ing") and first in _GERUNDS:  # "taking a hard right", "heading past X"
+        clause = _GERUNDS[first] + clause[len(first) :]
     for rule in _RULES:
         steps = rule(clause, ctx)
         if steps is not None:
@@ -604,7 +871,9 @@ _PRONOUNS = frozenset(
 _RELATIONAL_RE = re.compile(
     r"\b(?:left|right|next to|behind|beside|besides|near|nearest|nearby|close to|between|in front of|"
     r"across from|opposite|closest|farthest|furthest|first|second|third|last|other|which|that is|where|"
-    r"under|above|below|on top of|inside the|outside the)\b"
+    r"under|above|below|on top of|inside the|outside the|at|facing|from you|north|south|east|west|"
+    r"northern|southern|eastern|western|northernmost|southernmost|leftmost|rightmost|next|another|"
+    r"with|that|who|whose|has|have|having)\b|^(?:(?:the|a)\s+)?(?:\d+|both|several|all|some|many|few)\s+[a-z]"
 )
 _NUMERIC_RE = re.compile(r"^[\d\s.,()\-+]+$")
 
@@ -662,10 +931,47 @@ def _kind_action(action: str, kind: str, name: str) -> str:
     return action
 
 
+_ROOM_WORDS = frozenset(
+    {"room", "this room", "that room", "current room", "area", "this area", "space", "place"}
+)
+_SIDE_SUFFIX_RE = re.compile(
+    r"^(?P<head>.+?)\s+(?:on|to|at)\s+(?:your|the|my)\s+(?P<side>left|right)(?:\s+(?:hand\s+)?side)?$"
+)
+_GENERIC_HEADS = {
+    "door": "door", "doors": "door", "doorway": "door", "opening": "door", "entrance": "door",
+    "room": "area", "area": "area", "hall": "area", "hallway": "area",
+}  # fmt: skip
+
+
+@dataclass(frozen=True)
+class _Context:
+    """What grounding may use besides the text: the robot's pose and where to put warnings."""
+
+    pose: tuple[float, float, float] | None = None
+    warnings: list[str] | None = None
+
+
+def _pose(pose: Sequence[float] | None) -> tuple[float, float, float] | None:
+    if pose is None:
+        return None
+    values = tuple(float(v) for v in pose)
+    if len(values) != 3 or not all(math.isfinite(v) for v in values):
+        raise InstructionError("the robot pose must be (x, y, yaw), three finite numbers",
+                               code="invalid_value")  # fmt: skip
+    return values  # type: ignore[return-value]
+
+
 def ground_steps(
-    steps: list[RawStep], grounder: Grounder | None
+    steps: list[RawStep],
+    grounder: Grounder | None,
+    pose: Sequence[float] | None = None,
+    warnings: list[str] | None = None,
 ) -> tuple[list[RawStep], list[Grounding]]:
-    """Replace each phrase by a canonical landmark name (or a normalised phrase without a map)."""
+    """Replace each phrase by a canonical landmark name (or a normalised phrase without a map).
+
+    pose (x, y, yaw in the map frame) lets "exit the room" name the area the robot is in and
+    "the door on your left" pick a door by side; without it those are refused with the reason."""
+    context = _Context(_pose(pose), warnings)
     out: list[RawStep] = []
     groundings: list[Grounding] = []
     last_target: str | None = None
@@ -681,31 +987,133 @@ def ground_steps(
                 )
             out.append(replace(step, phrase=last_target))
             continue
-        name, action = _ground_one(phrase, step.action, grounder, groundings)
+        name, action = _ground_one(phrase, step.action, grounder, groundings, context)
         out.append(replace(step, action=action, phrase=name))
         last_target = name
     return out, groundings
 
 
+def _current_area(phrase: str, action: str, grounder: Grounder, context: _Context) -> str:
+    """ "the room" of "exit the room": the area the robot is in, from its pose."""
+    if action != "exit":
+        raise InstructionError(
+            f"{phrase!r}: which room? name it (only 'exit the room' can mean the robot's own room)",
+            code="missing_target",
+        )
+    if context.pose is None:
+        raise InstructionError(
+            f"{phrase!r}: the room the robot is in is not known here (no robot pose); name the room",
+            code="missing_target",
+        )
+    area = grounder.landmarks.area_at(context.pose[0], context.pose[1])
+    if area is None:
+        raise InstructionError(
+            f"{phrase!r}: the robot at ({context.pose[0]:g}, {context.pose[1]:g}) is in no area of the map",
+            code="missing_target",
+        )
+    return area.name
+
+
+def _by_side(phrase: str, grounder: Grounder, context: _Context) -> Grounding | None:
+    """ "the door on your left": with the robot's pose, the landmark on that side; without it, or
+    when two fit, a refusal with the reason. None when the phrase has no side."""
+    m = _SIDE_SUFFIX_RE.match(phrase)
+    if m is None:
+        return None
+    head, side = normalize_name(m.group("head")), m.group("side")
+    if context.pose is None:
+        raise InstructionError(
+            f"{phrase!r}: which one is on the {side} depends on where the robot faces, and its "
+            "pose is not known here",
+            code="relational",
+        )
+    x, y, yaw = context.pose
+    def lateral(lm: Landmark) -> tuple[float, float]:
+        dx, dy = lm.position[0] - x, lm.position[1] - y
+        forward = dx * math.cos(yaw) + dy * math.sin(yaw)
+        left = -dx * math.sin(yaw) + dy * math.cos(yaw)
+        return forward, left
+    if head in _GENERIC_HEADS:
+        kind = _GENERIC_HEADS[head]
+        candidates = [lm for lm in grounder.landmarks if lm.kind == kind]
+    else:
+        hit = grounder.exact(head) or (grounder.variant(head) or (None,))[0]
+        if hit is None:
+            grounding = grounder.ground(head)
+            hit = grounding.landmark
+        candidates = [hit]
+    on_side = []
+    for lm in candidates:
+        _, left = lateral(lm)
+        if (left > 0.3 if side == "left" else left < -0.3):
+            on_side.append((math.dist(lm.position, (x, y)), lm))
+    on_side.sort(key=lambda t: t[0])
+    if not on_side:
+        raise InstructionError(
+            f"{phrase!r}: no {head} of the map is on the robot's {side}", code="relational"
+        )
+    if len(on_side) > 1 and on_side[1][0] - on_side[0][0] < 1.0:
+        raise InstructionError(
+            f"{phrase!r}: {on_side[0][1].name} and {on_side[1][1].name} are both on the {side}",
+            code="relational",
+        )
+    lm = on_side[0][1]
+    return Grounding(phrase, lm, "pose", 1.0, f"the {side} side from the robot's pose")
+
+
 def _ground_one(
-    phrase: str, action: str, grounder: Grounder | None, groundings: list[Grounding]
+    phrase: str,
+    action: str,
+    grounder: Grounder | None,
+    groundings: list[Grounding],
+    context: _Context | None = None,
 ) -> tuple[str, str]:
+    context = context or _Context()
     if grounder is None:
         _check_phrase(phrase)
         key = normalize_name(phrase)
         if not key:
             raise InstructionError(f"{phrase!r} is not a landmark name", code="missing_target")
         return key, action
-    hit = grounder.exact(phrase)
-    if hit is None:
-        _check_phrase(phrase)
-    grounding = grounder.ground(phrase)
+    if normalize_name(phrase) in _ROOM_WORDS:
+        name = _current_area(phrase, action, grounder, context)
+        return name, action
+    grounding = None if grounder.exact(phrase) else _by_side(phrase, grounder, context)
+    if grounding is None:
+        hit = grounder.exact(phrase) or grounder.variant(phrase)
+        if hit is None:
+            _check_phrase(phrase)
+        kind = kind_of_phrase(phrase)
+        prefer = (kind,) if kind else {"go_into": ("area",), "exit": ("area",),
+                                       "go_through": ("door", "area")}.get(action, ())  # fmt: skip
+        grounding = grounder.ground(phrase, prefer_kinds=prefer)
     groundings.append(grounding)
+    if grounding.note and context.warnings is not None:
+        context.warnings.append(
+            f"read {phrase!r} as {grounding.landmark.name!r} ({grounding.note})"
+        )
     lm = grounding.landmark
     return lm.name, _kind_action(action, lm.kind, lm.name)
 
 
 # --- stage 5: the parser ------------------------------------------------------------------------
+
+
+def _tidy(steps: list[RawStep]) -> list[RawStep]:
+    """A bare "go forward" right before a target step is that leg's manner, not a step of its
+    own; two identical target steps in a row are one ("walk down the hall ... to the end of the
+    hall")."""
+    out: list[RawStep] = []
+    for i, step in enumerate(steps):
+        nxt = steps[i + 1] if i + 1 < len(steps) else None
+        if step.default_step and nxt is not None and nxt.action in TARGET_ACTIONS:
+            continue
+        if out and step.action in TARGET_ACTIONS and (out[-1].action, out[-1].phrase) == (
+            step.action, step.phrase
+        ):
+            continue
+        out.append(step)
+    return out
 
 
 def _to_plan(steps: list[RawStep]) -> Plan:
@@ -752,15 +1160,17 @@ class InstructionParser:
             sorted((p for p in phrases if _PROTECTED_WORDS.search(p)), key=len, reverse=True)
         )
 
-    def parse(self, text: str) -> ParseResult:
+    def parse(self, text: str, pose: Sequence[float] | None = None) -> ParseResult:
         """The plan of an instruction; InstructionError (with a one-line reason) if there is none."""
         prepared, warnings = _prepare(text, self._protected)
-        ctx = _Ctx(warnings=warnings)
+        ctx = _Ctx(warnings=warnings, landmarks=self.landmarks)
         for clause in split_clauses(prepared):
             ctx.steps.extend(parse_clause(clause, ctx))
         ctx.steps = [replace(s, phrase=s.phrase.lower()) if s.phrase else s for s in ctx.steps]
-        steps, groundings = ground_steps(ctx.steps, self.grounder)
-        return ParseResult(_to_plan(steps), tuple(ctx.warnings), tuple(groundings), "embedded")
+        steps, groundings = ground_steps(ctx.steps, self.grounder, pose, ctx.warnings)
+        return ParseResult(
+            _to_plan(_tidy(steps)), tuple(ctx.warnings), tuple(groundings), "embedded"
+        )
 
 
 def parse_instruction(
