@@ -299,7 +299,8 @@ def _add_bench(sub: Any) -> None:
     p.add_argument("--compare", action="append",
                    help="several planners on the same episodes, e.g. rl,dwa,mppi")
     p.add_argument("--tier", action="append",
-                   help="easy, medium, hard, dynamic; repeat or comma-separate (default: all)")
+                   help="easy, medium, hard, dynamic, crowd; repeat or comma-separate "
+                        "(default: all)")
     p.add_argument("--world", action="append", metavar="FILE",
                    help="also run a world file (sim/worlds/*.yaml) from its start pose; "
                         "repeatable (with --world and no --tier, only the worlds run)")
@@ -353,7 +354,8 @@ def _add_export_sdf(sub: Any) -> None:
                        description="Write the benchmark's worlds (same seeds as `bench`) as "
                                    "SDF 1.9 worlds with world YAML sidecars.")
     p.add_argument("--tier", action="append",
-                   help="easy, medium, hard, dynamic; repeat or comma-separate (default: all)")
+                   help="easy, medium, hard, dynamic, crowd; repeat or comma-separate "
+                        "(default: all)")
     p.add_argument("--seed", type=int, default=0, help="benchmark seed (default 0)")
     p.add_argument("--count", type=int, default=20, help="worlds per tier (default 20)")
     p.add_argument("--out", required=True, metavar="DIR", help="output folder")

@@ -214,6 +214,7 @@ def run_episode(task: EpisodeTask) -> EpisodeResult:
             trace.append((v, w, *_closest_return(frame, robot.radius)))
         _, _, terminated, truncated, info = env.step(encode_action(v, w, base.action_spec))
         done = terminated or truncated
+    world = base.sim.executed_world()  # pedestrians where they walked (reactive crowds)
     result = _result(task, world, maps.path, np.asarray(base.trajectory, dtype=np.float64),
                      base.sim.dt, info, np.asarray(times_ns, dtype=np.float64) / 1e3, robot)
     if task.trace:
