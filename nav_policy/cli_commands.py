@@ -10,6 +10,7 @@ _MODULES = (
     "nav_policy.demo",
     "nav_policy.train_cli",
     "nav_policy.bench.cli",
+    "nav_policy.bench.barn",
     "nav_policy.deception.cli",
     "nav_policy.ros.cli",
     "nav_policy.instruct.cli",

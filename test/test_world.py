@@ -55,7 +55,8 @@ def test_generated_world_is_feasible(tier: str, seed: int, robot: RobotSpec) -> 
     assert world.shortest_path == pytest.approx(maps.length, abs=1e-4)
     lo, hi = TIERS[tier].goal_distance
     assert lo <= math.hypot(world.goal[0] - world.start[0], world.goal[1] - world.start[1]) <= hi
-    assert len(world.moving) == TIERS[tier].n_moving
+    n_moving = len(world.moving)
+    assert n_moving == TIERS[tier].n_moving if tier != "crowd" else 5 <= n_moving <= 25
 
 
 @pytest.mark.parametrize("seed", SEEDS)

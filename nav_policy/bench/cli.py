@@ -81,6 +81,7 @@ def bench_command(cfg: Any, args: argparse.Namespace) -> str:
     names = ",".join(p.name for p in cfg.planners)
     parts = ["nav-policy", "bench", "--compare" if args.compare else "--planner", names]
     parts += ["--tier", ",".join(cfg.tiers)] if cfg.tiers else []
+    parts += ["--suite", ",".join(cfg.suites), "--protocol", cfg.protocol] if cfg.suites else []
     parts += [a for w in cfg.worlds for a in ("--world", w)]
     parts += ["--episodes", str(cfg.episodes), "--seed", str(cfg.seed)]
     parts += [a for p in cfg.planners if p.model for a in ("--model", f"{p.name}={p.model}")]
@@ -135,17 +136,21 @@ def _models(values: list[str] | None, names: list[str]) -> dict[str, str]:
 
 def bench_config(args: argparse.Namespace) -> Any:
     """BenchConfig from parsed arguments (all validation that needs no simulation)."""
+    from nav_policy.bench.barn import split_indices
     from nav_policy.bench.runner import (
         BenchConfig,
         PlannerSpec,
         check_planner_names,
         default_workers,
     )
-    from nav_policy.bench.scenarios import parse_tiers
+    from nav_policy.bench.scenarios import parse_tiers, split_list
 
     names = _planner_names(args)
     check_planner_names(names)
-    tiers = parse_tiers(args.tier) if args.tier or not args.world else []
+    suites = split_list(args.suite)
+    for suite in suites:
+        split_indices(suite)  # ConfigError naming an unknown suite
+    tiers = parse_tiers(args.tier) if args.tier or not (args.world or suites) else []
     models = _models(args.model, names)
     if args.episodes < 1:
         raise ConfigError(f"--episodes must be at least 1, got {args.episodes}")
@@ -163,19 +168,25 @@ def bench_config(args: argparse.Namespace) -> Any:
         world_scenarios(worlds, 1, args.seed, load_robot_spec().radius)  # readable, feasible
     return BenchConfig(planners=specs, tiers=tuple(tiers), episodes=args.episodes,
                        seed=args.seed, global_path=args.global_path, workers=workers,
-                       ray=args.ray, worlds=worlds, safety_layer=args.safety_layer)
+                       ray=args.ray, worlds=worlds, safety_layer=args.safety_layer,
+                       suites=tuple(suites), protocol=args.protocol)
 
 
 def _bench_args(cfg: Any, out_dir: Path, command: str, v_ref: float) -> dict[str, Any]:
     from nav_policy.envs.registration import LOCAL_NAV_MAX_STEPS
 
-    return {"tiers": list(cfg.tiers), "worlds": list(cfg.worlds), "episodes": cfg.episodes,
+    return {"tiers": list(cfg.tiers), "worlds": list(cfg.worlds), "suites": list(cfg.suites),
+            "protocol": cfg.protocol if cfg.suites else None, "episodes": cfg.episodes,
             "seed": cfg.seed,
             "models": {p.name: p.model for p in cfg.planners if p.model},
             "workers": None if cfg.ray else cfg.workers, "ray": cfg.ray,
             "global_path": cfg.global_path, "safety_layer": cfg.safety_layer,
             "barn_v_ref": v_ref, "goal_tolerance": 0.25,
             "max_steps": LOCAL_NAV_MAX_STEPS, "control_hz": 10.0, "out_dir": str(out_dir),
+            **({"suite_protocol": {"goal_tolerance": 1.0, "time_limit_s": 100.0,
+                                   "barn_v_ref": 2.0, "clip": [2.0, 8.0],
+                                   "clock": "from 0.1 m moved"}}
+               if cfg.suites and cfg.protocol == "barn" else {}),
             "command": command}
 
 
@@ -183,9 +194,11 @@ def bench_payload(cfg: Any, grouped: dict[str, Any], out_dir: Path, command: str
                   compare: bool) -> tuple[dict[str, Any], dict[str, Any]]:
     """(JSON payload, per-planner summaries) of a finished benchmark."""
     from nav_policy.bench.report import compare_payload, planner_summary
+    from nav_policy.bench.runner import barn_v_ref
     from nav_policy.sim.robot import load_robot_spec
 
-    v_ref = load_robot_spec().v_max
+    only_barn = cfg.suites and cfg.protocol == "barn" and not (cfg.tiers or cfg.worlds)
+    v_ref = barn_v_ref("barn" if only_barn else "ours", load_robot_spec())
     summaries = {name: planner_summary(res, v_ref) for name, res in grouped.items()}
     args = _bench_args(cfg, out_dir, command, v_ref)
     if compare:
@@ -286,12 +299,19 @@ def _add_bench(sub: Any) -> None:
     p.add_argument("--compare", action="append",
                    help="several planners on the same episodes, e.g. rl,dwa,mppi")
     p.add_argument("--tier", action="append",
-                   help="easy, medium, hard, dynamic; repeat or comma-separate (default: all)")
+                   help="easy, medium, hard, dynamic, crowd; repeat or comma-separate "
+                        "(default: all)")
     p.add_argument("--world", action="append", metavar="FILE",
                    help="also run a world file (sim/worlds/*.yaml) from its start pose; "
                         "repeatable (with --world and no --tier, only the worlds run)")
+    p.add_argument("--suite", action="append",
+                   help="world suites: barn-test (BARN's 50 test worlds, i %% 6 == 0) or "
+                        "barn-train (the other 250); with --suite and no --tier, only suites run")
+    p.add_argument("--protocol", choices=["barn", "ours"], default="barn",
+                   help="how suite episodes are judged: barn (1 m goal radius, 100 s, score "
+                        "with v_ref 2 m/s; default) or ours (0.25 m, 50 s, v_ref = v_max)")
     p.add_argument("--episodes", type=int, default=20,
-                   help="episodes per tier and per world file (default 20)")
+                   help="episodes per tier, per world file and per suite world (default 20)")
     p.add_argument("--seed", type=int, default=0, help="benchmark seed (default 0)")
     p.add_argument("--model", action="append",
                    help="ONNX model for the learned planner: FILE or NAME=FILE")
@@ -334,7 +354,8 @@ def _add_export_sdf(sub: Any) -> None:
                        description="Write the benchmark's worlds (same seeds as `bench`) as "
                                    "SDF 1.9 worlds with world YAML sidecars.")
     p.add_argument("--tier", action="append",
-                   help="easy, medium, hard, dynamic; repeat or comma-separate (default: all)")
+                   help="easy, medium, hard, dynamic, crowd; repeat or comma-separate "
+                        "(default: all)")
     p.add_argument("--seed", type=int, default=0, help="benchmark seed (default 0)")
     p.add_argument("--count", type=int, default=20, help="worlds per tier (default 20)")
     p.add_argument("--out", required=True, metavar="DIR", help="output folder")

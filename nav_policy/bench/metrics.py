@@ -134,14 +134,16 @@ def spl_term(success: bool, shortest: float, driven: float) -> float:
     return 1.0 if den <= 0 else float(shortest / den)
 
 
-def barn_term(success: bool, shortest: float, time_s: float, v_ref: float) -> float:
-    """S * t_opt / clip(t, 2 t_opt, 8 t_opt), t_opt = l / v_ref."""
+def barn_term(success: bool, shortest: float, time_s: float, v_ref: float,
+              clip_low: float = 2.0) -> float:
+    """S * t_opt / clip(t, 2 t_opt, 8 t_opt), t_opt = l / v_ref (clip_low 4: the BARN
+    Challenge's 2022-2023 scoring, at most 0.25)."""
     if not success:
         return 0.0
     t_opt = shortest / v_ref
     if t_opt <= 0:
         return 0.0  # undefined for a zero-length task: scored 0
-    return float(t_opt / min(max(time_s, 2 * t_opt), 8 * t_opt))
+    return float(t_opt / min(max(time_s, clip_low * t_opt), 8 * t_opt))
 
 
 def percentiles_us(samples: np.ndarray | Sequence[float]) -> tuple[float | None, float | None]:

@@ -15,6 +15,7 @@ from typing import Any
 
 import numpy as np
 
+from nav_policy.bench.barn import V_REF as BARN_V_REF
 from nav_policy.bench.metrics import summarize
 from nav_policy.bench.runner import LEARNED_PLANNERS, EpisodeResult
 
@@ -72,9 +73,15 @@ def planner_summary(results: Sequence[EpisodeResult], v_ref: float,
         tiers.setdefault(r.scenario.tier, []).append(r)
     out["per_tier"] = {}
     for tier, group in tiers.items():
-        s = summarize([r.metrics for r in group], _pooled(group), v_ref)
+        protocol = group[0].scenario.protocol
+        s = summarize([r.metrics for r in group], _pooled(group),
+                      BARN_V_REF if protocol == "barn" else v_ref)
         out["per_tier"][tier] = {"n_episodes": s["n_episodes"], **{k: s[k] for k in TIER_KEYS},
                                  "success_ci95": _success_ci(group)}
+        if protocol == "barn":  # BARN's judging: also the 2022-2023 score (4x clip)
+            out["per_tier"][tier].update(
+                protocol=protocol, barn_v_ref=s["barn_v_ref"],
+                barn_score_4x=float(np.mean([r.metrics["barn_score_4x"] for r in group])))
     if with_episodes:
         out["per_episode"] = [r.row() for r in results]
     return out
@@ -227,6 +234,43 @@ def paired_table(paired_map: Mapping[str, Mapping[str, Any]], reference: str) ->
     return "\n".join(lines)
 
 
+BARN_ANCHORS: tuple[dict[str, Any], ...] = (
+    {"who": "BARN Challenge baseline: move_base DWA on a Jackal (0.46 x 0.42 m), max 0.5 m/s",
+     "where": "the 50 test worlds (i % 6 == 0), 10 runs each, Gazebo",
+     "success": (0.85, 0.88), "score_4x": (0.159, 0.169),
+     "note": "published 2022-2023, score with the (4x, 8x) clip (at most 0.25)"},
+)
+
+
+def barn_table(summaries: Mapping[str, Mapping[str, Any]]) -> str:
+    """Suites judged by BARN's protocol beside the published anchors, with their conditions."""
+    head = ["planner", "suite", "episodes", "success", "95% CI", "collision", "timeout",
+            "score (2x clip)", "score (4x clip)"]
+    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    suites: list[str] = []
+    for name, s in summaries.items():
+        for tier, t in s["per_tier"].items():
+            if t.get("protocol") != "barn":
+                continue
+            suites += [tier] if tier not in suites else []
+            lines.append("| " + " | ".join([
+                name, tier, str(t["n_episodes"]), _fmt(t["success_rate"]), _ci(t),
+                _fmt(t["collision_rate"]), _fmt(t["timeout_rate"]), _fmt(t["barn_score"], 3),
+                _fmt(t["barn_score_4x"], 3)]) + " |")
+    if not suites:
+        return ""
+    for a in BARN_ANCHORS:
+        lines.append(f"| published: {a['who']} | {a['where']} | - | {a['success'][0]:.2f}-"
+                     f"{a['success'][1]:.2f} | - | - | - | - | {a['score_4x'][0]:.3f}-"
+                     f"{a['score_4x'][1]:.3f} |")
+    notes = "; ".join(a["note"] for a in BARN_ANCHORS)
+    return ("\n".join(lines) + "\n\nBARN protocol (suites " + ", ".join(suites) + "): success "
+            "within 1 m of the goal in 100 s of simulated time without contact; score = success x "
+            "t_opt / clip(t, 2 t_opt, 8 t_opt), t_opt = reference length (our map) / 2 m/s, t from "
+            "when the robot has moved 0.1 m (the 4x column: clip(t, 4 t_opt, 8 t_opt)). Our robot "
+            "(radius 0.2 m, max 0.5 m/s), not a Jackal. Published anchors: " + notes + ".")
+
+
 def report_text(summaries: Mapping[str, Mapping[str, Any]], payload: Mapping[str, Any]) -> str:
     """The tables printed after a run (overall, then per tier)."""
     ref = payload.get("reference")
@@ -236,8 +280,14 @@ def report_text(summaries: Mapping[str, Mapping[str, Any]], payload: Mapping[str
                  "difference is real only where p is small (p < 0.05: the split between the "
                  "two columns would be rarer than 1 in 20 if neither planner were better)."
                  if pairs and any(pairs.values()) else "")
+    barn = barn_table(summaries)
+    barn_text = "\n\n" + barn if barn else ""
+    v_ref = payload.get("barn_v_ref")
     return (markdown_table(summaries, ratio_map, ref) + "\n\n" + tier_table(summaries)
-            + pair_text + f"\n\nBARN v_ref = {payload.get('barn_v_ref')} m/s (robot v_max)\n"
+            + pair_text + barn_text + f"\n\nBARN v_ref = {v_ref} m/s"
+            + (" (BARN's)" if v_ref == BARN_V_REF else " (robot v_max)")
+            + (" for the tiers, 2 m/s for suites under the barn protocol" if barn
+               and v_ref != BARN_V_REF else "") + "\n"
             + (f"Every command went through the node's safety layer (--safety-layer, collision "
                f"model {_safety_model(payload['safety_layer'])}).\n"
                if payload.get("safety_layer") else ""))

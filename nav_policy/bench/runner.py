@@ -21,8 +21,13 @@ from typing import Any
 
 import numpy as np
 
-from nav_policy.bench.metrics import Track, clearance_along, episode_metrics
-from nav_policy.bench.scenarios import Scenario, scenarios, world_scenarios
+from nav_policy.bench.metrics import Track, barn_term, clearance_along, episode_metrics
+from nav_policy.bench.scenarios import (
+    Scenario,
+    scenarios,
+    suite_scenarios,
+    world_scenarios,
+)
 from nav_policy.errors import ConfigError, ModelError, NavPolicyError
 from nav_policy.sim.robot import RobotSpec, load_robot_spec
 from nav_policy.sim.world import World
@@ -92,6 +97,8 @@ class BenchConfig:
     worlds: tuple[str, ...] = ()  # world files, run in addition to the tiers
     safety_layer: str = ""  # every command through the node's SafetyLayer (as served) with
     # this collision model (zones, approach); "" = off
+    suites: tuple[str, ...] = ()  # barn-test, barn-train: the converted BARN worlds
+    protocol: str = "barn"  # how suite episodes are judged: barn (1 m, 100 s, v_ref 2) or ours
 
 
 # ---- planners ---------------------------------------------------------------------------------
@@ -151,17 +158,28 @@ def preflight(specs: Sequence[PlannerSpec], robot: RobotSpec,
 _WORKER: dict[str, Any] = {}
 
 
-def _worker_env() -> Any:
-    """This process's env (built once per process and reused across episodes)."""
-    if "env" not in _WORKER:
+def protocol_env_kwargs(protocol: str) -> dict[str, Any]:
+    """gym.make kwargs of a protocol: ours = the env's defaults (0.25 m, 500 steps = 50 s);
+    barn = BARN's goal radius (1 m) and time limit (100 s of simulated time at 10 Hz)."""
+    if protocol == "barn":
+        from nav_policy.bench.barn import GOAL_RADIUS, TIME_LIMIT_S
+
+        return {"goal_tolerance": GOAL_RADIUS, "max_episode_steps": int(TIME_LIMIT_S * 10)}
+    return {}
+
+
+def _worker_env(protocol: str = "ours") -> Any:
+    """This process's env for a protocol (built once per process, reused across episodes)."""
+    key = "env" if protocol == "ours" else f"env:{protocol}"
+    if key not in _WORKER:
         import gymnasium as gym
 
         from nav_policy.envs.registration import register_envs
 
         register_envs()  # the ids, also in a fresh worker process
 
-        _WORKER["env"] = gym.make(ENV_ID)
-    return _WORKER["env"]
+        _WORKER[key] = gym.make(ENV_ID, **protocol_env_kwargs(protocol))
+    return _WORKER[key]
 
 
 def _worker_robot() -> RobotSpec:
@@ -174,8 +192,8 @@ def run_episode(task: EpisodeTask) -> EpisodeResult:
     """Drive one episode to its end (goal, collision or the env's 500-step limit)."""
     from nav_policy.codecs import encode_action
 
-    env, robot = _worker_env(), _worker_robot()
     sc = task.scenario
+    env, robot = _worker_env(sc.protocol), _worker_robot()
     env.reset(seed=sc.world_seed, options=sc.reset_options())
     base = env.unwrapped
     world, maps = base.world, base.maps
@@ -198,6 +216,7 @@ def run_episode(task: EpisodeTask) -> EpisodeResult:
             trace.append((v, w, *_closest_return(frame, robot.radius)))
         _, _, terminated, truncated, info = env.step(encode_action(v, w, base.action_spec))
         done = terminated or truncated
+    world = base.sim.executed_world()  # pedestrians where they walked (reactive crowds)
     result = _result(task, world, maps.path, np.asarray(base.trajectory, dtype=np.float64),
                      base.sim.dt, info, np.asarray(times_ns, dtype=np.float64) / 1e3, robot)
     if task.trace:
@@ -242,10 +261,19 @@ def _result(task: EpisodeTask, world: World, ref_path: np.ndarray, traj: np.ndar
     track = Track(t=np.round(np.arange(len(traj)) * dt, 9), xy=traj[:, :2], v=traj[:, 3])
     shortest = world.shortest_path if world.shortest_path is not None else float(
         np.hypot(*np.diff(ref_path, axis=0).T).sum())
+    barn = task.scenario.protocol == "barn"
+    v_ref = barn_v_ref(task.scenario.protocol, robot)
     metrics = episode_metrics(
         track, success=bool(info.get("is_success")), collision=bool(info.get("collision")),
         shortest_path=float(shortest), clearance=clearance_along(world, track, robot.radius),
-        v_ref=robot.v_max, compute_us=compute_us)
+        v_ref=v_ref, compute_us=compute_us)
+    if barn:  # BARN's clock starts when the robot has moved 0.1 m (run.py)
+        moved = np.flatnonzero(np.hypot(*(track.xy - track.xy[0]).T) >= 0.1)
+        t_nav = track.duration - (float(track.t[moved[0]] - track.t[0]) if moved.size else 0.0)
+        metrics["barn_time_s"] = t_nav
+        metrics["barn_score"] = barn_term(metrics["success"], float(shortest), t_nav, v_ref)
+        metrics["barn_score_4x"] = barn_term(metrics["success"], float(shortest), t_nav, v_ref,
+                                             clip_low=4.0)
     return EpisodeResult(planner=task.planner.name, scenario=task.scenario, world=world,
                          metrics=metrics, poses=traj[:, :3].copy(), compute_us=compute_us,
                          reference_path=np.asarray(ref_path, dtype=np.float64))
@@ -365,9 +393,20 @@ def run_tasks(tasks: Sequence[EpisodeTask], workers: int = 1, ray: str | None = 
         bar.close()
 
 
+def barn_v_ref(protocol: str, robot: RobotSpec) -> float:
+    """The BARN score's reference speed: 2 m/s under the barn protocol, else the robot's v_max."""
+    if protocol == "barn":
+        from nav_policy.bench.barn import V_REF
+
+        return V_REF
+    return robot.v_max
+
+
 def make_tasks(cfg: BenchConfig, factory: PlannerFactory | None = None) -> list[EpisodeTask]:
     """Every planner on the same scenarios, planner by planner."""
     scs = scenarios(cfg.tiers, cfg.episodes, cfg.seed) if cfg.tiers else []
+    if cfg.suites:
+        scs += suite_scenarios(cfg.suites, cfg.episodes, cfg.seed, cfg.protocol)
     if cfg.worlds:
         scs += world_scenarios(cfg.worlds, cfg.episodes, cfg.seed, load_robot_spec().radius)
     return [EpisodeTask(spec, sc, cfg.global_path, factory, cfg.safety_layer)

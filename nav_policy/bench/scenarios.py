@@ -20,6 +20,7 @@ from nav_policy.sim.generate import TIERS, WorldMaps, analyse_world, generate_wo
 from nav_policy.sim.world import World, load_world
 
 ALL_TIERS: tuple[str, ...] = tuple(TIERS)
+PROTOCOLS: tuple[str, ...] = ("barn", "ours")
 
 
 def episode_seed(seed: int, tier: str, index: int) -> int:
@@ -36,6 +37,7 @@ class Scenario:
     index: int
     world_seed: int
     world_file: str | None = None
+    protocol: str = "ours"  # "barn": BARN's goal radius, time limit and score (suites only)
 
     @property
     def key(self) -> str:
@@ -95,3 +97,23 @@ def scenarios(tiers: Sequence[str], episodes: int, seed: int) -> list[Scenario]:
     if episodes < 1:
         raise ConfigError(f"--episodes must be at least 1, got {episodes}")
     return [Scenario(tier, i, episode_seed(seed, tier, i)) for tier in tiers for i in range(episodes)]
+
+
+def suite_scenarios(suites: Sequence[str], episodes: int, seed: int,
+                    protocol: str = "barn") -> list[Scenario]:
+    """`episodes` scenarios per world of each suite (barn-test, barn-train), world by world;
+    the tier column is the suite, the index runs over the suite's episodes."""
+    from nav_policy.bench.barn import split_indices, suite_files
+
+    if episodes < 1:
+        raise ConfigError(f"--episodes must be at least 1, got {episodes}")
+    if protocol not in PROTOCOLS:
+        raise ConfigError(f"unknown protocol {protocol!r}; expected one of {', '.join(PROTOCOLS)}")
+    out: list[Scenario] = []
+    for suite in suites:
+        files = suite_files(suite)
+        pairs = [(i, path) for i, path in zip(split_indices(suite), files)
+                 for _ in range(episodes)]
+        out += [Scenario(suite, n, episode_seed(seed, f"{suite}:{i}", n % episodes),
+                         str(path.resolve()), protocol) for n, (i, path) in enumerate(pairs)]
+    return out

@@ -4,7 +4,8 @@ Each world becomes `<tier>_<index>.sdf` with a ground plane, the four arena wall
 (`wall_north`, `wall_south`, `wall_east`, `wall_west`), one static model per obstacle
 (`box_<i>` / `cylinder_<i>`, i = index in World.obstacles) and one `<actor>` per moving
 obstacle (`moving_<i>`) whose `<script><trajectory>` visits the waypoints and comes back at the
-obstacle's speed, looping (the simulator's ping-pong motion). Beside it, `<tier>_<index>.yaml`
+obstacle's speed, looping (the simulator's ping-pong motion), or, for a timed obstacle, its
+(t, x, y) keys from `delay_start` = its first key's time, looping when the obstacle loops. Beside it, `<tier>_<index>.yaml`
 is the world file (start, goal, shortest_path included; usable as `nav-policy metrics --world`)
 and `worlds.json` indexes everything written.
 """
@@ -91,7 +92,12 @@ def _ground(world_el: ET.Element, world: World) -> None:
 
 
 def actor_waypoints(m: MovingObstacle) -> list[tuple[float, float, float]]:
-    """(time s, x, y) along the waypoints and back to the first, at the obstacle's speed."""
+    """(time s, x, y) along the waypoints and back to the first, at the obstacle's speed; for
+    a timed obstacle its keys, times from its first key (the actor starts after delay_start)."""
+    if m.trajectory:
+        t0 = m.trajectory[0][0]
+        keys = [(t - t0, x, y) for t, x, y in m.trajectory]
+        return keys if len(keys) > 1 else keys + [(1.0, keys[0][1], keys[0][2])]
     pts = [(float(p[0]), float(p[1])) for p in m.waypoints]
     x0, y0 = pts[0]
     if m.speed <= 0 or len(pts) == 1:
@@ -109,8 +115,9 @@ def _actor(world_el: ET.Element, name: str, m: MovingObstacle) -> None:
     _sub(actor, "pose", _vec(x0, y0, m.height / 2, 0, 0, 0))
     _link(actor, m, m.height, COLORS["moving"])
     script = _sub(actor, "script")
-    _sub(script, "loop", "true")
-    _sub(script, "delay_start", "0")
+    timed = bool(m.trajectory)
+    _sub(script, "loop", "true" if not timed or m.loop else "false")
+    _sub(script, "delay_start", _num(max(m.trajectory[0][0], 0.0)) if timed else "0")
     _sub(script, "auto_start", "true")
     traj = _sub(script, "trajectory", id="0", type="linear")
     for t, x, y in actor_waypoints(m):

@@ -55,7 +55,7 @@ class LocalNavEnv(BaseNavEnv):
 
     ## Arguments
     `gymnasium.make("nav_policy/LocalNav-v0", tier="medium", motion_mode="kinematic", ...)`:
-    tier (easy | medium | hard | dynamic, or a list with `tier_weights` for a mixture), world
+    tier (easy | medium | hard | dynamic | crowd, or a list with `tier_weights` for a mixture), world
     (a World or YAML path, fixed), motion_mode (kinematic | physics), control_hz (10),
     physics_hz (240), sectors (60), goal_tolerance, reward weights above, domain randomisation
     (lidar_noise, lidar_dropout, actuation_noise, odom_drift; with randomize=True each episode

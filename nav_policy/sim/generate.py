@@ -38,7 +38,14 @@ TIERS: dict[str, TierConfig] = {
                        goal_distance=(6.0, 9.0)),
     "dynamic": TierConfig(size=(10.0, 10.0), n_obstacles=10, min_gap=0.9,
                           goal_distance=(5.0, 8.0), n_moving=5),
+    # rooms or a corridor (walls with doors) and 5-25 pedestrians (social force, sim/crowd.py)
+    "crowd": TierConfig(size=(12.0, 10.0), n_obstacles=0, min_gap=1.2,
+                        goal_distance=(6.0, 9.0), n_moving=25, moving_speed=(0.5, 1.5)),
 }
+CROWD_SIZE = (5, 25)  # pedestrians per world
+CROWD_RADIUS = (0.25, 0.3)  # m
+CROWD_HORIZON = 60.0  # s of nominal (robot-free) walk stored as timed trajectories
+WALL = 0.15  # m, interior wall thickness
 
 
 @dataclass
@@ -196,10 +203,117 @@ def _moving(cfg: TierConfig, world: World, rng: np.random.Generator,
     return tuple(out)
 
 
+def _segments(axis: str, at: float, lo: float, hi: float, doors: list[tuple[float, float]]
+              ) -> list[Box]:
+    """Wall boxes along x (axis 'x', at y = at) or y from lo to hi, leaving the door gaps."""
+    out, cur = [], lo
+    for a, b in sorted(doors) + [(hi, hi)]:
+        if a - cur > 0.05:
+            mid, length = (cur + a) / 2, a - cur
+            out.append(Box((mid, at), (length, WALL)) if axis == "x"
+                       else Box((at, mid), (WALL, length)))
+        cur = b
+    return out
+
+
+def _doors(rng: np.random.Generator, lo: float, hi: float, n: int,
+           width: tuple[float, float] = (1.2, 1.8)) -> list[tuple[float, float]]:
+    """n non-overlapping door intervals inside (lo, hi), at least 0.5 m from its ends."""
+    for _ in range(100):
+        w = rng.uniform(*width, size=n)
+        c = np.sort(rng.uniform(lo + 0.5 + w.max() / 2, hi - 0.5 - w.max() / 2, size=n))
+        iv = [(float(ci - wi / 2), float(ci + wi / 2)) for ci, wi in zip(c, w)]
+        if all(iv[k + 1][0] - iv[k][1] > 0.8 for k in range(n - 1)):
+            return iv
+    return [((lo + hi) / 2 - 0.75, (lo + hi) / 2 + 0.75)]
+
+
+def _crowd_layout(cfg: TierConfig, rng: np.random.Generator) -> tuple[str, tuple[Obstacle, ...]]:
+    """Interior walls with doors: four rooms round a cross, or a corridor between two halls."""
+    hx, hy = cfg.size[0] / 2, cfg.size[1] / 2
+    if rng.random() < 0.5:
+        xc, yc = float(rng.uniform(-1.5, 1.5)), float(rng.uniform(-1.0, 1.0))
+        walls = (_segments("y", xc, -hy, yc - WALL / 2, _doors(rng, -hy, yc, 1))
+                 + _segments("y", xc, yc + WALL / 2, hy, _doors(rng, yc, hy, 1))
+                 + _segments("x", yc, -hx, xc - WALL / 2, _doors(rng, -hx, xc, 1))
+                 + _segments("x", yc, xc + WALL / 2, hx, _doors(rng, xc, hx, 1)))
+        return "rooms", tuple(walls)
+    half = float(rng.uniform(1.0, 1.5))
+    walls = (_segments("x", half, -hx, hx, _doors(rng, -hx, hx, 2, (1.2, 1.6)))
+             + _segments("x", -half, -hx, hx, _doors(rng, -hx, hx, 2, (1.2, 1.6))))
+    return "corridor", tuple(walls)
+
+
+def _spread(world: World, rng: np.random.Generator, n: int, clearance: float, apart: float,
+            avoid: list[tuple[tuple[float, float], float]]) -> list[tuple[float, float]]:
+    """Up to n free points (clearance) at least `apart` from each other and from `avoid`."""
+    out: list[tuple[float, float]] = []
+    for _ in range(40):
+        for x, y in _sample_free(world, rng, clearance, n=64):
+            pt = (float(x), float(y))
+            if len(out) < n and all(math.hypot(pt[0] - a, pt[1] - b) >= apart for a, b in out) \
+                    and all(math.hypot(pt[0] - a, pt[1] - b) >= d for (a, b), d in avoid):
+                out.append(pt)
+        if len(out) == n:
+            break
+    return out
+
+
+def _generate_crowd(cfg: TierConfig, seed: int, radius: float,
+                    resolution: float) -> tuple[World, WorldMaps]:
+    from nav_policy.sim.crowd import Crowd, Routes
+
+    rng = np.random.default_rng(seed)
+    for _attempt in range(20):
+        layout, walls = _crowd_layout(cfg, rng)
+        base = World(name=f"crowd_{seed}", size=cfg.size, obstacles=walls, start=(0.0, 0.0, 0.0),
+                     goal=(0.0, 0.0), tier="crowd", seed=seed)
+        grid = GridMap.from_world(base, resolution)
+        pts = _sample_free(base, rng, radius + 0.3, n=256)
+        d = np.hypot(pts[:, None, 0] - pts[None, :, 0], pts[:, None, 1] - pts[None, :, 1])
+        ii, jj = np.nonzero((d >= cfg.goal_distance[0]) & (d <= cfg.goal_distance[1]))
+        if len(ii) == 0:
+            continue
+        k = int(rng.integers(len(ii)))
+        start, goal = (float(pts[ii[k], 0]), float(pts[ii[k], 1])), \
+            (float(pts[jj[k], 0]), float(pts[jj[k], 1]))
+        field = geodesic_field(grid, goal, radius)
+        if not np.isfinite(field[grid.cell(*start)]):
+            continue
+        n_ped = int(rng.integers(CROWD_SIZE[0], CROWD_SIZE[1] + 1))
+        pois = _spread(base, rng, 8, 0.7, 2.0, [(start, 1.0), (goal, 1.0)])
+        peds = _spread(base, rng, n_ped, 0.45, 0.7, [(start, 1.5), (goal, 1.0)])
+        if len(pois) < 3 or len(peds) < CROWD_SIZE[0]:
+            continue
+        plan = tuple(tuple(int(g) for g in rng.permutation(len(pois))[:int(rng.integers(2, 5))])
+                     for _ in peds)
+        goals = np.asarray(pois)
+        routes = Routes.build(base, goals, CROWD_RADIUS[1])
+        crowd = Crowd(start=tuple(peds),
+                      radius=tuple(float(r) for r in rng.uniform(*CROWD_RADIUS, len(peds))),
+                      speed=tuple(float(v) for v in rng.uniform(*cfg.moving_speed, len(peds))),
+                      goals=tuple(pois), plan=plan, react=bool(rng.random() < 0.5),
+                      routes=routes)
+        walk = crowd.nominal_trajectories(base, CROWD_HORIZON)
+        ts = crowd.dt * np.arange(len(walk))
+        moving = tuple(MovingObstacle.timed(r, np.column_stack([ts, walk[:, k]]).round(4))
+                       for k, r in enumerate(crowd.radius))
+        yaw = float(rng.uniform(-math.pi, math.pi))
+        path = shortest_path(grid, field, start, radius)
+        world = World(name=base.name, size=cfg.size, obstacles=walls, moving=moving,
+                      start=(start[0], start[1], yaw), goal=goal, tier="crowd", seed=seed,
+                      shortest_path=round(path_length(path), 4),
+                      meta={"crowd": crowd, "layout": layout})
+        return world, WorldMaps(grid, field, path)
+    raise WorldError(f"could not generate a feasible crowd world from seed {seed}")
+
+
 def generate_world(tier: str, seed: int, radius: float = 0.2,
                    resolution: float = 0.05) -> tuple[World, WorldMaps]:
     """A feasible world of `tier` from `seed` (same seed, same world)."""
     cfg = tier_config(tier)
+    if tier == "crowd":
+        return _generate_crowd(cfg, seed, radius, resolution)
     rng = np.random.default_rng(seed)
     for _attempt in range(20):
         obstacles = tuple(_place_obstacles(cfg, rng))

@@ -12,15 +12,17 @@ live in one process. Two motion modes report collisions the same way:
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import pybullet as p
 
 from nav_policy.errors import ConfigError
 from nav_policy.sim.robot import LidarConfig, RobotSpec
-from nav_policy.sim.world import Box, Cylinder, World
+from nav_policy.sim.world import Box, Cylinder, MovingObstacle, World
 
 MOTION_MODES = ("kinematic", "physics")
 
@@ -69,6 +71,7 @@ class Simulator:
         self._robot_id = -1
         self._obstacle_ids: set[int] = set()
         self._moving_ids: list[int] = []
+        self.crowd: Any = None  # a LiveCrowd (nav_policy.sim.crowd) when the world has one
         self._wheels: list[int] = []
         self._base_z = 0.0
         angles = self.lidar.angle_min + self.lidar.angle_increment * np.arange(self.lidar.beams)
@@ -156,6 +159,8 @@ class Simulator:
         self.reset_state()
         self.pose = np.array(pose if pose is not None else self.world.start, dtype=float)
         self.odom_pose = self.pose.copy()
+        crowd = self.world.meta.get("crowd")
+        self.crowd = crowd.live(self.world) if crowd is not None else None
         self._move_obstacles()
         self._place_robot()
         if self.motion_mode == "physics":
@@ -176,8 +181,7 @@ class Simulator:
 
     def _move_obstacles(self) -> None:
         assert self.world is not None
-        for m, bid in zip(self.world.moving, self._moving_ids):
-            x, y = m.position(self.t)
+        for (x, y), m, bid in zip(self.moving_positions(), self.world.moving, self._moving_ids):
             p.resetBasePositionAndOrientation(bid, [x, y, m.height / 2], [0, 0, 0, 1],
                                               physicsClientId=self.client)
 
@@ -281,8 +285,25 @@ class Simulator:
         return float(self.w), float((self.v - self.prev_v) / self.dt)
 
     def moving_positions(self) -> list[tuple[float, float]]:
+        """Moving obstacles now: their position(t), or the live crowd's pedestrians, stepped
+        to this time (they see the robot's pose and velocity)."""
         assert self.world is not None
+        if self.crowd is not None:
+            yaw = self.pose[2]
+            vel = (self.v * math.cos(yaw), self.v * math.sin(yaw))
+            pos = self.crowd.advance_to(self.t, self.pose[:2], vel)
+            return [(float(x), float(y)) for x, y in pos]
         return [m.position(self.t) for m in self.world.moving]
+
+    def executed_world(self) -> World:
+        """The world with the moving obstacles where they actually went (a live crowd's walk
+        as timed trajectories); the world itself when nothing moved live."""
+        assert self.world is not None
+        if self.crowd is None:
+            return self.world
+        walked = tuple(MovingObstacle.timed(m.radius, keys, height=m.height)
+                       for m, keys in zip(self.world.moving, self.crowd.executed()))
+        return dataclasses.replace(self.world, moving=walked)
 
     def depth_image(self) -> np.ndarray:
         """Depth (metres, float32, HxW) from the forward camera; +inf beyond `far`."""

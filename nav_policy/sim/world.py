@@ -8,14 +8,16 @@ YAML form (sim/worlds/*.yaml):
     obstacles:
       - {type: box, center: [1.0, 0.5], size: [0.6, 1.2], yaw: 0.3, height: 0.5}
       - {type: cylinder, center: [-2.0, 1.0], radius: 0.3}
-    moving:                       # ping-pong along waypoints at constant speed
+    moving:                       # ping-pong along waypoints at constant speed, or timed
       - {radius: 0.25, speed: 0.4, waypoints: [[0, -3], [0, 3]]}
+      - {radius: 0.3, trajectory: [[0, 2, -2], [4, 2, 2], [6, 0, 2]], loop: true}
     start: [-4.0, -4.0, 0.0]      # x, y, yaw
     goal: [4.0, 4.0]
 """
 
 from __future__ import annotations
 
+import bisect
 import math
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -69,14 +71,29 @@ Obstacle = Box | Cylinder
 
 @dataclass(frozen=True)
 class MovingObstacle:
-    """A cylinder moving at constant speed along its waypoints and back (ping-pong)."""
+    """A moving cylinder: at constant speed along its waypoints and back (ping-pong), or, when
+    `trajectory` holds (t, x, y) keys, piecewise linear in time through them (held at the first
+    key before it; after the last key held there, or with `loop` repeated from the first key
+    with period t_last - t_first). `position(t)` is a pure function of time: every backend and
+    the metrics call it."""
 
     radius: float
     speed: float
     waypoints: tuple[tuple[float, float], ...]
     height: float = DEFAULT_HEIGHT
+    trajectory: tuple[tuple[float, float, float], ...] = ()
+    loop: bool = False
+
+    @classmethod
+    def timed(cls, radius: float, trajectory: Any, loop: bool = False,
+              height: float = DEFAULT_HEIGHT) -> MovingObstacle:
+        """A timed obstacle from (t, x, y) keys (t strictly increasing); waypoints = its path."""
+        keys = tuple((float(t), float(x), float(y)) for t, x, y in trajectory)
+        return cls(radius, 0.0, tuple((x, y) for _, x, y in keys), height, keys, bool(loop))
 
     def position(self, t: float) -> tuple[float, float]:
+        if self.trajectory:
+            return self._timed_position(t)
         pts = np.asarray(self.waypoints, dtype=float)
         if len(pts) == 1 or self.speed <= 0:
             return float(pts[0, 0]), float(pts[0, 1])
@@ -92,6 +109,20 @@ class MovingObstacle:
         f = (s - cum[i]) / seg[i] if seg[i] > 0 else 0.0
         p = pts[i] + f * (pts[i + 1] - pts[i])
         return float(p[0]), float(p[1])
+
+    def _timed_position(self, t: float) -> tuple[float, float]:
+        keys = self.trajectory
+        t0, tn = keys[0][0], keys[-1][0]
+        if self.loop and tn > t0 and t > tn:
+            t = t0 + (t - t0) % (tn - t0)
+        if t <= t0:
+            return keys[0][1], keys[0][2]
+        if t >= tn:
+            return keys[-1][1], keys[-1][2]
+        i = bisect.bisect_right(keys, t, key=_key_time) - 1
+        (ta, xa, ya), (tb, xb, yb) = keys[i], keys[i + 1]
+        f = (t - ta) / (tb - ta)
+        return xa + f * (xb - xa), ya + f * (yb - ya)
 
 
 @dataclass(frozen=True)
@@ -150,8 +181,7 @@ class World:
         out: dict[str, Any] = {
             "name": self.name, "tier": self.tier, "seed": self.seed, "size": list(self.size),
             "obstacles": obs,
-            "moving": [{"radius": m.radius, "speed": m.speed, "height": m.height,
-                        "waypoints": [list(w) for w in m.waypoints]} for m in self.moving],
+            "moving": [_moving_dict(m) for m in self.moving],
             "start": list(self.start), "goal": list(self.goal),
         }
         if self.shortest_path is not None:
@@ -160,6 +190,37 @@ class World:
 
     def save(self, path: str | Path) -> None:
         Path(path).write_text(yaml.safe_dump(plain(self.to_dict()), sort_keys=False))
+
+
+def _key_time(key: tuple[float, float, float]) -> float:
+    return key[0]
+
+
+def _moving_dict(m: MovingObstacle) -> dict[str, Any]:
+    if m.trajectory:
+        return {"radius": m.radius, "height": m.height, "loop": m.loop,
+                "trajectory": [list(k) for k in m.trajectory]}
+    return {"radius": m.radius, "speed": m.speed, "height": m.height,
+            "waypoints": [list(w) for w in m.waypoints]}
+
+
+def _timed(m: dict[str, Any], where: str) -> MovingObstacle:
+    """A moving obstacle in the timed form {radius, trajectory: [[t, x, y], ...], loop}."""
+    if "waypoints" in m or "speed" in m:
+        raise WorldError(f"{where}: give either 'trajectory' or 'waypoints'/'speed', not both")
+    keys = m.get("trajectory")
+    if not isinstance(keys, list) or not keys:
+        raise WorldError(f"{where}: 'trajectory' must be a non-empty list of [t, x, y]")
+    pts = [_vec({"k": k}, "k", 3, f"{where}.trajectory[{i}]") for i, k in enumerate(keys)]
+    for i in range(1, len(pts)):
+        if not pts[i][0] > pts[i - 1][0]:
+            raise WorldError(f"{where}: trajectory times must increase strictly, got t = "
+                             f"{pts[i - 1][0]} then {pts[i][0]} (keys {i - 1}, {i})")
+    loop = m.get("loop", False)
+    if not isinstance(loop, bool):
+        raise WorldError(f"{where}: 'loop' must be true or false, got {loop!r}")
+    return MovingObstacle.timed(_pos(m, "radius", where), pts, loop,
+                                _pos(m, "height", where, DEFAULT_HEIGHT))
 
 
 def plain(obj: Any) -> Any:
@@ -245,6 +306,9 @@ def world_from_dict(data: Any, source: str = "world") -> World:
         where = f"{source}: moving[{i}]"
         if not isinstance(m, dict):
             raise WorldError(f"{where}: expected a mapping")
+        if "trajectory" in m:
+            moving.append(_timed(m, where))
+            continue
         wps = m.get("waypoints")
         if not isinstance(wps, list) or not wps:
             raise WorldError(f"{where}: 'waypoints' must be a non-empty list of [x, y]")
