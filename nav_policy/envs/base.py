@@ -51,8 +51,15 @@ class BaseNavEnv(gym.Env[np.ndarray, np.ndarray]):
         robot: RobotSpec | None = None,
         render_mode: str | None = None,
         render_size: int = 400,
+        world_pool: int = 0,
+        world_pool_dir: str | Path | None = None,
     ) -> None:
         self.robot = robot or load_robot_spec()
+        self.pool = None
+        if world_pool:
+            from nav_policy.sim.pool import WorldPool
+
+            self.pool = WorldPool(world_pool, self.robot.radius, world_pool_dir)
         self.set_tiers(tier, tier_weights)
         self.fixed_world = load_world(world) if isinstance(world, (str, Path)) else world
         self._fixed_maps: WorldMaps | None = None
@@ -112,6 +119,10 @@ class BaseNavEnv(gym.Env[np.ndarray, np.ndarray]):
         tier = options.get("tier") or self.tiers[int(self.np_random.choice(len(self.tiers),
                                                                            p=self.tier_p))]
         seed = options.get("world_seed")
+        if self.pool is not None:  # pooled worlds: generated once, then reused
+            if seed is None:
+                return self.pool.draw(tier, self.np_random)
+            return self.pool.get(tier, int(seed))
         if seed is None:
             seed = int(self.np_random.integers(2**31 - 1))
         return generate_world(tier, int(seed), r)

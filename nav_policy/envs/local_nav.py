@@ -62,7 +62,9 @@ class LocalNavEnv(BaseNavEnv):
     test/test_sim_backends.py; the depth camera is PyBullet's), control_hz (10),
     physics_hz (240), sectors (60), goal_tolerance, reward weights above, domain randomisation
     (lidar_noise, lidar_dropout, actuation_noise, odom_drift; with randomize=True each episode
-    draws its levels uniformly in [0, given]), render_mode ("rgb_array").
+    draws its levels uniformly in [0, given]), render_mode ("rgb_array"), world_pool (0: a
+    fresh world every episode; N: episodes draw from N pre-generated worlds per tier, cached, see
+    nav_policy.sim.pool) and world_pool_dir (where pooled worlds are saved and loaded).
     `reset(options=...)` accepts `tier`, `world_seed` (reproducible world), `world` and `start`.
 
     ## Version history

@@ -199,6 +199,8 @@ class MujocoSimulator(Simulator):
 
     def load_world(self, world: World) -> None:
         """Place the world's obstacles in the pooled slots (grows the pools if too small)."""
+        if world is self.world:  # same world again (a fixed world, a pooled one): nothing to do
+            return
         boxes = [ob for ob in world.all_static() if isinstance(ob, Box)]
         cyls = [ob for ob in world.all_static() if isinstance(ob, Cylinder)]
         sc = self._scene
