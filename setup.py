@@ -41,6 +41,7 @@ setup(
         "scipy>=1.10",
         "gymnasium>=1.0",
         "pybullet==3.2.7",
+        "mujoco>=3.2",  # the fast kinematic backend (nav_policy.sim.mujoco_backend)
         "stable-baselines3>=2.3",
         "torch>=2.13,<2.14",
         "onnx>=1.16",

@@ -1,24 +1,38 @@
-"""Env speed benchmark: LocalNav-v0 steps per second against the bare PyBullet floor.
+"""Env speed benchmark: LocalNav-v0 steps per second against each backend's bare floor.
 
     python -m nav_policy.bench.speed [--steps 3000] [--tier medium] [--repeats 3] [--json FILE]
+        [--backends mujoco,pybullet] [--modes kinematic,physics] [--world-pool 32]
+        [--ppo-steps 4096] [--reset-samples 200]
 
-For each motion mode (kinematic, physics), with uniformly random actions, it measures:
+For each backend and motion mode it supports (MuJoCo: kinematic; PyBullet: kinematic and
+physics), with uniformly random actions, it measures:
 
 - env, 1 process: `gym.make("nav_policy/LocalNav-v0")` exactly as users get it (all wrappers),
   episodes ended by collisions, goals or the time limit and reset as they end.
 - env, W workers: stable-baselines3 SubprocVecEnv (pipes and auto-reset included), aggregate
   steps/s of all workers.
-- floor: the PyBullet calls an env step makes, with nothing of ours around them and every
+- floor: the engine calls an env step makes, with nothing of ours around them and every
   argument precomputed outside the timed loop, in the same scenes (built by Simulator.load_world
   from the same tier's generated worlds). Kinematic: resetBasePositionAndOrientation (robot,
   moving obstacles) + performCollisionDetection + getContactPoints + rayTestBatch. Physics:
   setJointMotorControlArray + (physics_hz / control_hz) x stepSimulation +
   getBasePositionAndOrientation + getBaseVelocity + the moving obstacles' reset +
-  performCollisionDetection + getContactPoints + rayTestBatch. With W workers the floor runs in
-  W processes at once.
+  performCollisionDetection + getContactPoints + rayTestBatch. MuJoCo (kinematic): the robot's
+  qpos and the moving slots' geom_pos written + mj_kinematics + mj_collision + one mj_multiRay.
+  With W workers the floor runs in W processes at once.
 - IPC: the same SubprocVecEnv around an env that does nothing (same observation and action
   shapes), i.e. what stable-baselines3's pipes cost per step whatever the env. With W > 1
   workers, floor + IPC is the least any SubprocVecEnv of PyBullet envs can cost.
+
+Episodes draw their worlds from a warm world pool (`--world-pool N` worlds of the tier,
+generated before timing into `--world-pool-dir`; 0 = a fresh world per episode, as training
+does by default), so "with resets" measures the reset itself, not world generation.
+
+Also, per backend: reset time p50/p99 (`env.reset()` on the warm pool, and with a fresh world
+generated per reset), and SB3 PPO training throughput for the shipped recipe
+(config/train_local.yaml: its n_envs, vec env, network and PPO hyperparameters, first curriculum
+stage, no world pool, as `nav-policy train local` runs it): env steps per second of
+`model.learn(--ppo-steps)`, updates included, split into rollout collection and updates.
 
 Figures, each the best of `repeats` runs (floor and env alternate within a repeat):
 
@@ -140,6 +154,7 @@ class Run:
 
 @dataclass
 class Result:
+    backend: str
     mode: str
     workers: int
     env_step_sps: float
@@ -216,13 +231,15 @@ def _floor_plan(tier: str, steps: int, seed: int) -> list[tuple[Any, dict[str, A
     return plans
 
 
-def floor_run(mode: str, tier: str, steps: int, seed: int = 0) -> Run:
-    """The bare PyBullet calls of `steps` env steps (see the module docstring).
+def floor_run(mode: str, tier: str, steps: int, seed: int = 0, backend: str = "pybullet") -> Run:
+    """The bare engine calls of `steps` env steps (see the module docstring).
 
     Like the env's episodes, the robot is put back at rest every FLOOR_EPISODE steps (untimed),
     so in physics mode it never ends up stuck (and asleep) against an obstacle; its wheel
     speeds are those of uniformly random actions.
     """
+    if backend == "mujoco":
+        return _mujoco_floor_run(tier, steps, seed)
     import pybullet as p
 
     from nav_policy.sim.robot import load_robot_spec
@@ -279,20 +296,72 @@ def _floor_steps(p: Any, sim: Any, plan: dict[str, Any], steps: range) -> None:
         p.rayTestBatch(rays[k][0], rays[k][1], numThreads=1, physicsClientId=cid)
 
 
-def _floor_worker(mode: str, tier: str, steps: int, seed: int, barrier: Any, out: Any) -> None:
+def _mujoco_floor_run(tier: str, steps: int, seed: int) -> Run:
+    """The MuJoCo calls of `steps` kinematic env steps, arguments precomputed."""
+    import mujoco
+
+    from nav_policy.sim.mujoco_backend import _RAY_GROUPS
+    from nav_policy.sim.robot import load_robot_spec
+    from nav_policy.sim.simulator import make_simulator
+
+    robot = load_robot_spec()
+    sim: Any = make_simulator(robot, "mujoco")
+    lid = robot.lidar
+    wall = cpu = 0.0
+    done = 0
+    for world, plan in _floor_plan(tier, steps, seed):
+        sim.load_world(world)
+        sim.reset(tuple(plan["poses"][0]))
+        sc = sim._scene
+        m, d = sc.model, sc.data
+        qpos, vecs, pnts = [], [], []
+        for x, y, yaw in plan["poses"]:
+            qpos.append(np.array([x, y, 0.0, np.cos(yaw / 2), 0.0, 0.0, np.sin(yaw / 2)]))
+            a = yaw + sim.beam_angles
+            vecs.append(np.column_stack([np.cos(a), np.sin(a), np.zeros_like(a)]).ravel())
+            pnts.append(np.array([x, y, lid.height]))
+        movers = [[np.asarray(p, dtype=float) for p in row] for row in plan["movers"]]
+        slots = list(sim._moving_slots)
+        n = len(sim.beam_angles)
+        geomid, dist = np.zeros(n, dtype=np.int32), np.zeros(n)
+        body, rmax = sc.robot_body, lid.range_max
+        n_poses = len(qpos)
+        gpos, q = m.geom_pos, d.qpos
+        kin, coll, ray = mujoco.mj_kinematics, mujoco.mj_collision, mujoco.mj_multiRay
+        for first in range(0, plan["steps"], FLOOR_EPISODE):
+            last = min(first + FLOOR_EPISODE, plan["steps"])
+            w0, c0 = time.perf_counter(), time.process_time()
+            for i in range(first, last):
+                k = i % n_poses
+                q[:7] = qpos[k]
+                for slot, pos in zip(slots, movers[i]):
+                    gpos[slot] = pos
+                kin(m, d)
+                coll(m, d)
+                ray(m, d, pnts[k], vecs[k], _RAY_GROUPS, 1, body, geomid, dist, None, n, rmax)
+            wall += time.perf_counter() - w0
+            cpu += time.process_time() - c0
+        done += plan["steps"]
+    sim.close()
+    return Run(steps=done, workers=1, wall=wall, cpu=cpu)
+
+
+def _floor_worker(mode: str, tier: str, steps: int, seed: int, backend: str, barrier: Any,
+                  out: Any) -> None:
     barrier.wait()
-    out.put(floor_run(mode, tier, steps, seed))
+    out.put(floor_run(mode, tier, steps, seed, backend))
 
 
-def floor_run_parallel(mode: str, tier: str, steps: int, workers: int) -> Run:
+def floor_run_parallel(mode: str, tier: str, steps: int, workers: int,
+                       backend: str = "pybullet") -> Run:
     """`workers` floor processes at the same time, `steps` in all."""
     if workers == 1:
-        return floor_run(mode, tier, steps)
+        return floor_run(mode, tier, steps, backend=backend)
     method = "forkserver" if "forkserver" in mp.get_all_start_methods() else "spawn"
     ctx: Any = mp.get_context(method)
     barrier, out = ctx.Barrier(workers), ctx.Queue()
     procs = [ctx.Process(target=_floor_worker,
-                         args=(mode, tier, steps // workers, 1000 * k, barrier, out))
+                         args=(mode, tier, steps // workers, 1000 * k, backend, barrier, out))
              for k in range(workers)]
     for proc in procs:
         proc.start()
@@ -306,9 +375,17 @@ def floor_run_parallel(mode: str, tier: str, steps: int, workers: int) -> Run:
 
 
 # ---- env ---------------------------------------------------------------------------------------
-def env_run(mode: str, tier: str, steps: int, seed: int = 0) -> Run:
+def _env_kwargs(mode: str, tier: str, backend: str, pool: tuple[int, str | None]) -> dict[str, Any]:
+    kw: dict[str, Any] = {"tier": tier, "motion_mode": mode, "backend": backend}
+    if pool[0]:
+        kw |= {"world_pool": pool[0], "world_pool_dir": pool[1]}
+    return kw
+
+
+def env_run(mode: str, tier: str, steps: int, seed: int = 0, backend: str = "pybullet",
+            pool: tuple[int, str | None] = (0, None)) -> Run:
     """`steps` random-action steps of one env in this process."""
-    env = TimedEnv(gym.make(LOCAL_NAV_ID, tier=tier, motion_mode=mode))
+    env = TimedEnv(gym.make(LOCAL_NAV_ID, **_env_kwargs(mode, tier, backend, pool)))
     actions = np.random.default_rng(seed).uniform(-1, 1, (steps, 2)).astype(np.float32)
     env.reset(seed=seed)
     env.clear()
@@ -325,7 +402,8 @@ def env_run(mode: str, tier: str, steps: int, seed: int = 0) -> Run:
 
 
 def vec_env_run(mode: str, tier: str, steps: int, workers: int, seed: int = 0,
-                null: bool = False) -> Run:
+                null: bool = False, backend: str = "pybullet",
+                pool: tuple[int, str | None] = (0, None)) -> Run:
     """`steps` random-action steps in all of a SubprocVecEnv of `workers` envs (NullEnvs if
     `null`)."""
     from stable_baselines3.common.env_util import make_vec_env
@@ -335,7 +413,7 @@ def vec_env_run(mode: str, tier: str, steps: int, workers: int, seed: int = 0,
     env_id: Any = NullEnv if null else f"nav_policy:{LOCAL_NAV_ID}"
     venv = make_vec_env(env_id, n_envs=workers, seed=seed, vec_env_cls=SubprocVecEnv,
                         wrapper_class=TimedEnv,
-                        env_kwargs={} if null else {"tier": tier, "motion_mode": mode})
+                        env_kwargs={} if null else _env_kwargs(mode, tier, backend, pool))
     n = steps // workers
     actions = np.random.default_rng(seed).uniform(-1, 1, (n, workers, 2)).astype(np.float32)
     venv.reset()
@@ -355,21 +433,23 @@ def vec_env_run(mode: str, tier: str, steps: int, workers: int, seed: int = 0,
     return run
 
 
-def measure(mode: str, tier: str, steps: int, workers: int, repeats: int) -> Result:
+def measure(mode: str, tier: str, steps: int, workers: int, repeats: int,
+            backend: str = "pybullet", pool: tuple[int, str | None] = (0, None)) -> Result:
     floors: list[Run] = []
     envs: list[Run] = []
     ipcs: list[Run] = []
     for r in range(repeats):
-        floors.append(floor_run_parallel(mode, tier, steps, workers))
+        floors.append(floor_run_parallel(mode, tier, steps, workers, backend))
         if workers == 1:
-            envs.append(env_run(mode, tier, steps, seed=r))
+            envs.append(env_run(mode, tier, steps, seed=r, backend=backend, pool=pool))
         else:
-            envs.append(vec_env_run(mode, tier, steps, workers, seed=r))
+            envs.append(vec_env_run(mode, tier, steps, workers, seed=r, backend=backend,
+                                    pool=pool))
             ipcs.append(vec_env_run(mode, tier, steps, workers, seed=r, null=True))
     best = min(envs, key=lambda e: e.cpu_us)
     resets = sum(e.resets for e in envs)
     return Result(
-        mode=mode, workers=workers,
+        backend=backend, mode=mode, workers=workers,
         env_step_sps=max(e.step_sps for e in envs),
         env_total_sps=max(e.total_sps for e in envs),
         env_cpu_us=best.cpu_us,
@@ -382,6 +462,91 @@ def measure(mode: str, tier: str, steps: int, workers: int, repeats: int) -> Res
         reset_ms=1000.0 * sum(e.reset_wall for e in envs) / max(resets, 1),
         cores=os.cpu_count() or 1,
     )
+
+
+# ---- resets ------------------------------------------------------------------------------------
+def reset_times(backend: str, mode: str, tier: str, samples: int,
+                pool: tuple[int, str | None]) -> dict[str, Any]:
+    """env.reset() wall times (ms): on the warm pool (`samples` resets) and with a fresh world
+    generated per reset (samples // 10 of them, at least 5)."""
+    out: dict[str, Any] = {"backend": backend, "mode": mode, "tier": tier}
+    for name, kw_pool, n in (("pool", pool, samples), ("fresh", (0, None), max(5, samples // 10))):
+        if name == "pool" and not pool[0]:
+            continue
+        env = gym.make(LOCAL_NAV_ID, **_env_kwargs(mode, tier, backend, kw_pool))
+        if name == "pool":
+            env.unwrapped.pool.fill([tier])  # warm: every pool world in memory
+        env.reset(seed=0)
+        ts = []
+        for k in range(n):
+            t0 = time.perf_counter()
+            env.reset(seed=k + 1)
+            ts.append(time.perf_counter() - t0)
+        env.close()
+        ms = 1e3 * np.asarray(ts)
+        out[name] = {"n": n, "p50_ms": float(np.percentile(ms, 50)),
+                     "p99_ms": float(np.percentile(ms, 99)), "mean_ms": float(ms.mean())}
+    return out
+
+
+# ---- PPO ---------------------------------------------------------------------------------------
+def ppo_throughput(backend: str, steps: int, config: str, seed: int = 0) -> dict[str, Any]:
+    """Env steps/s of SB3 PPO `learn` for the recipe in `config` on `backend` (see the module
+    docstring), with the time split into rollout collection and the updates."""
+    import torch
+    from stable_baselines3 import PPO
+    from stable_baselines3.common.callbacks import BaseCallback
+    from stable_baselines3.common.vec_env import (
+        DummyVecEnv,
+        SubprocVecEnv,
+        VecNormalize,
+    )
+
+    from nav_policy.training.config import load_config
+    from nav_policy.training.local_rl import _make_env
+
+    cfg = load_config(config)
+    if cfg.algo != "ppo" or cfg.policy_features != "raw" or cfg.bc_init or cfg.init_from:
+        raise ValueError(f"{config}: the PPO benchmark takes a plain ppo recipe")
+    torch.set_num_threads(1)
+    stage = cfg.stage_at(0)
+    kw = {**cfg.env, "backend": backend, "tier": list(stage.tiers),
+          "tier_weights": list(stage.tiers.values())}
+    fns = [_make_env(kw, r, seed) for r in range(cfg.n_envs)]
+    venv: Any = SubprocVecEnv(fns) if cfg.vec_env == "subproc" and cfg.n_envs > 1 \
+        else DummyVecEnv(fns)
+    venv = VecNormalize(venv, norm_obs=True, norm_reward=True, clip_obs=10.0, gamma=cfg.ppo.gamma)
+    act = {"tanh": torch.nn.Tanh, "relu": torch.nn.ReLU, "elu": torch.nn.ELU}[cfg.activation]
+    arch = list(cfg.net_arch)
+    model = PPO("MlpPolicy", venv, seed=seed, device="cpu", verbose=0,
+                policy_kwargs={"net_arch": {"pi": arch, "vf": arch}, "activation_fn": act},
+                **cfg.ppo.model_dump())
+
+    class Clock(BaseCallback):
+        def __init__(self) -> None:
+            super().__init__()
+            self.rollout = 0.0
+            self._t = 0.0
+
+        def _on_rollout_start(self) -> None:
+            self._t = time.perf_counter()
+
+        def _on_rollout_end(self) -> None:
+            self.rollout += time.perf_counter() - self._t
+
+        def _on_step(self) -> bool:
+            return True
+
+    clock = Clock()
+    t0, c0 = time.perf_counter(), time.process_time()
+    model.learn(total_timesteps=steps, callback=clock)
+    wall = time.perf_counter() - t0
+    done = int(model.num_timesteps)
+    venv.close()
+    return {"backend": backend, "config": config, "steps": done, "n_envs": cfg.n_envs,
+            "wall_s": wall, "steps_per_s": done / wall, "rollout_s": clock.rollout,
+            "update_s": wall - clock.rollout, "rollout_steps_per_s": done / clock.rollout,
+            "main_cpu_s": time.process_time() - c0}
 
 
 # ---- report ------------------------------------------------------------------------------------
@@ -400,58 +565,158 @@ def load() -> str:
 
 
 def table(results: list[Result]) -> str:
-    head = ("| mode | workers | steps/s, step | steps/s, with resets | floor steps/s "
+    head = ("| backend | mode | workers | steps/s, step | steps/s, with resets | floor steps/s "
             "| overhead (wall) | CPU us/step (main) | of which in step() "
             "| floor CPU us/step | IPC CPU us/step "
             "| overhead (CPU) | vs floor + IPC | CPU-bound steps/s | resets / 1k steps "
             "| ms / reset |")
-    rows = [head, "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
+    rows = [head, "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
     for r in results:
         multi = r.workers > 1
-        rows.append(f"| {r.mode} | {r.workers} | {r.env_step_sps:,.0f} | {r.env_total_sps:,.0f} "
+        rows.append(f"| {r.backend} | {r.mode} | {r.workers} | {r.env_step_sps:,.0f} | {r.env_total_sps:,.0f} "
                     f"| {r.floor_sps:,.0f} | {r.overhead_wall:.2f}x | {r.env_cpu_us:,.0f}"
                     + (f" ({r.env_main_cpu_us:,.0f})" if multi else "")
                     + f" | {r.env_in_step_cpu_us:,.0f} | {r.floor_cpu_us:,.0f} | " + (f"{r.ipc_cpu_us:,.0f}" if multi else "-")
                     + f" | {r.overhead_cpu:.2f}x | "
                     + (f"{r.overhead_cpu_ipc:.2f}x" if multi else "-")
-                    + f" | {r.cpu_bound_sps:,.0f} | {r.resets_per_1k:.1f} | {r.reset_ms:.0f} |")
+                    + f" | {r.cpu_bound_sps:,.0f} | {r.resets_per_1k:.1f} | {r.reset_ms:.1f} |")
     return "\n".join(rows)
 
 
+def ratios(results: list[Result]) -> list[dict[str, Any]]:
+    """MuJoCo against PyBullet (kinematic), per worker count, from the same run."""
+    by = {(r.backend, r.mode, r.workers): r for r in results}
+    out = []
+    for (b, m, w), r in sorted(by.items()):
+        other = by.get(("pybullet", m, w))
+        if b == "mujoco" and other is not None:
+            out.append({"mode": m, "workers": w,
+                        "step_sps_ratio": r.env_step_sps / other.env_step_sps,
+                        "total_sps_ratio": r.env_total_sps / other.env_total_sps,
+                        "cpu_ratio": other.env_cpu_us / r.env_cpu_us})
+    return out
+
+
+def reset_table(rows: list[dict[str, Any]]) -> str:
+    out = ["| backend | mode | warm pool p50 ms | p99 ms | n | fresh world p50 ms | p99 ms | n |",
+           "|---|---|---:|---:|---:|---:|---:|---:|"]
+    for r in rows:
+        p, f = r.get("pool", {}), r.get("fresh", {})
+        out.append(f"| {r['backend']} | {r['mode']} | {p.get('p50_ms', float('nan')):.2f} "
+                   f"| {p.get('p99_ms', float('nan')):.2f} | {p.get('n', 0)} "
+                   f"| {f.get('p50_ms', float('nan')):.1f} | {f.get('p99_ms', float('nan')):.1f} "
+                   f"| {f.get('n', 0)} |")
+    return "\n".join(out)
+
+
+def ppo_table(rows: list[dict[str, Any]]) -> str:
+    out = ["| backend | steps | n_envs | learn steps/s | wall s | rollout s | update s "
+           "| rollout steps/s |", "|---|---:|---:|---:|---:|---:|---:|---:|"]
+    for r in rows:
+        out.append(f"| {r['backend']} | {r['steps']} | {r['n_envs']} | {r['steps_per_s']:,.0f} "
+                   f"| {r['wall_s']:.1f} | {r['rollout_s']:.1f} | {r['update_s']:.1f} "
+                   f"| {r['rollout_steps_per_s']:,.0f} |")
+    return "\n".join(out)
+
+
 def main(argv: list[str] | None = None) -> int:
+    from nav_policy.sim.simulator import BACKENDS
+
     parser = argparse.ArgumentParser(prog="python -m nav_policy.bench.speed", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--steps", type=int, default=3000, help="env steps per measurement")
     parser.add_argument("--tier", default="medium", help="world tier (easy|medium|hard|dynamic)")
+    parser.add_argument("--backends", default=",".join(BACKENDS),
+                        help="comma-separated sim backends (mujoco runs kinematic mode only)")
     parser.add_argument("--modes", default=",".join(MOTION_MODES), help="comma-separated modes")
     parser.add_argument("--workers", type=int, default=2, help="SubprocVecEnv workers")
     parser.add_argument("--repeats", type=int, default=3, help="runs per figure (best is kept)")
+    parser.add_argument("--world-pool", type=int, default=32,
+                        help="pooled worlds per tier for the env runs (0: a fresh world per "
+                        "episode)")
+    parser.add_argument("--world-pool-dir", default="~/.cache/nav_policy/worlds",
+                        help="where pooled worlds are kept (generated once, loaded after)")
+    parser.add_argument("--reset-samples", type=int, default=200,
+                        help="resets timed per backend on the warm pool (0: skip)")
+    parser.add_argument("--ppo-steps", type=int, default=4096,
+                        help="PPO learn steps per backend (0: skip)")
+    parser.add_argument("--ppo-config", default="config/train_local.yaml",
+                        help="the recipe whose PPO throughput is measured")
     parser.add_argument("--json", metavar="FILE", help="also write the results as JSON ('-': stdout)")
     args = parser.parse_args(argv)
     command = " ".join(["python -m nav_policy.bench.speed", *(sys.argv[1:] if argv is None else argv)])
+    backends = [b for b in args.backends.split(",") if b]
+    for b in backends:
+        if b not in BACKENDS:
+            parser.error(f"unknown backend {b!r}; expected one of {BACKENDS}")
     info, load_start = machine(), load()
     print(f"# {command}\n# {info}", file=sys.stderr)
+    pool = (args.world_pool, os.path.expanduser(args.world_pool_dir) if args.world_pool else None)
+    if pool[0]:
+        from nav_policy.sim.pool import WorldPool
+        from nav_policy.sim.robot import load_robot_spec
+
+        t0 = time.perf_counter()
+        wp = WorldPool(pool[0], load_robot_spec().radius, pool[1])
+        wp.fill([args.tier])
+        print(f"  world pool: {pool[0]} {args.tier} worlds in {pool[1]} ({wp.generated} "
+              f"generated, {wp.loaded} loaded, {time.perf_counter() - t0:.1f} s)", file=sys.stderr)
+    combos = [(b, m) for b in backends for m in args.modes.split(",")
+              if not (b == "mujoco" and m != "kinematic")]
     results = []
-    for mode in args.modes.split(","):
+    for backend, mode in combos:
         for workers in sorted({1, args.workers}):
-            res = measure(mode, args.tier, args.steps, workers, args.repeats)
-            print(f"  {mode}, {workers} worker(s): {res.env_step_sps:,.0f} steps/s, "
+            res = measure(mode, args.tier, args.steps, workers, args.repeats, backend, pool)
+            print(f"  {backend} {mode}, {workers} worker(s): {res.env_step_sps:,.0f} steps/s, "
                   f"{res.env_cpu_us:,.0f} CPU us/step (floor {res.floor_cpu_us:,.0f})",
                   file=sys.stderr)
             results.append(res)
+    resets = []
+    if args.reset_samples:
+        for backend, mode in combos:
+            resets.append(reset_times(backend, mode, args.tier, args.reset_samples, pool))
+            print(f"  reset {backend} {mode}: {resets[-1]}", file=sys.stderr)
+    ppo = []
+    if args.ppo_steps:
+        for backend in backends:
+            ppo.append(ppo_throughput(backend, args.ppo_steps, args.ppo_config))
+            print(f"  ppo {backend}: {ppo[-1]['steps_per_s']:,.0f} steps/s", file=sys.stderr)
     report = {"command": command, "machine": info, "load_average": [load_start, load()],
               "tier": args.tier, "steps": args.steps, "repeats": args.repeats,
-              "results": [r.as_dict() for r in results]}
+              "world_pool": args.world_pool, "backends": backends,
+              "versions": _versions(backends),
+              "results": [r.as_dict() for r in results], "mujoco_vs_pybullet": ratios(results),
+              "resets": resets, "ppo": ppo}
     if args.json == "-":
         print(json.dumps(report))
         return 0
     print(f"`{command}`: tier {args.tier}, {args.steps} steps per figure, best of "
-          f"{args.repeats}; {info}; 1-min load average {load_start} at the start, {load()} at "
-          f"the end.\n\n{table(results)}")
+          f"{args.repeats}, world pool {args.world_pool}; {info}; 1-min load average "
+          f"{load_start} at the start, {load()} at the end.\n\n{table(results)}")
+    for r in ratios(results):
+        print(f"\nmujoco / pybullet ({r['mode']}, {r['workers']} worker(s)): "
+              f"{r['step_sps_ratio']:.1f}x steps/s, {r['total_sps_ratio']:.1f}x with resets, "
+              f"{r['cpu_ratio']:.1f}x less CPU per step")
+    if resets:
+        print(f"\nResets ({args.tier}):\n\n{reset_table(resets)}")
+    if ppo:
+        print(f"\nPPO learn ({args.ppo_config}):\n\n{ppo_table(ppo)}")
     if args.json:
         with open(args.json, "w") as f:
             json.dump(report, f, indent=2)
     return 0
+
+
+def _versions(backends: list[str]) -> dict[str, str]:
+    from importlib.metadata import PackageNotFoundError, version
+
+    out = {}
+    for pkg in ("mujoco", "pybullet", "stable-baselines3", "torch"):
+        try:
+            out[pkg] = version(pkg)
+        except PackageNotFoundError:
+            out[pkg] = "not installed"
+    return out
 
 
 if __name__ == "__main__":

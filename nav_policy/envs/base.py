@@ -1,4 +1,4 @@
-"""BaseNavEnv: the PyBullet plumbing shared by navigation envs.
+"""BaseNavEnv: the simulator plumbing shared by navigation envs (MuJoCo or PyBullet backend).
 
 Owns the simulator, world generation/loading, sensors, the SensorFrame and rendering. Task
 envs (LocalNavEnv) define only the reward and the episode end.
@@ -25,7 +25,7 @@ from nav_policy.errors import ConfigError, WorldError
 from nav_policy.sim.generate import TIERS, WorldMaps, analyse_world, generate_world
 from nav_policy.sim.render import PATH, REF_PATH, TopDown
 from nav_policy.sim.robot import RobotSpec, load_robot_spec
-from nav_policy.sim.simulator import Simulator
+from nav_policy.sim.simulator import make_simulator
 from nav_policy.sim.world import World, load_world
 
 
@@ -38,6 +38,7 @@ class BaseNavEnv(gym.Env[np.ndarray, np.ndarray]):
         tier_weights: Sequence[float] | None = None,
         world: World | str | Path | None = None,
         motion_mode: str = "kinematic",
+        backend: str | None = None,
         control_hz: float = 10.0,
         physics_hz: float = 240.0,
         sectors: int = 60,
@@ -50,8 +51,15 @@ class BaseNavEnv(gym.Env[np.ndarray, np.ndarray]):
         robot: RobotSpec | None = None,
         render_mode: str | None = None,
         render_size: int = 400,
+        world_pool: int = 0,
+        world_pool_dir: str | Path | None = None,
     ) -> None:
         self.robot = robot or load_robot_spec()
+        self.pool = None
+        if world_pool:
+            from nav_policy.sim.pool import WorldPool
+
+            self.pool = WorldPool(world_pool, self.robot.radius, world_pool_dir)
         self.set_tiers(tier, tier_weights)
         self.fixed_world = load_world(world) if isinstance(world, (str, Path)) else world
         self._fixed_maps: WorldMaps | None = None
@@ -71,8 +79,9 @@ class BaseNavEnv(gym.Env[np.ndarray, np.ndarray]):
         low, high = self.obs_spec.bounds()
         self.observation_space = gym.spaces.Box(low, high, dtype=np.float32)
         self.action_space = gym.spaces.Box(-1.0, 1.0, shape=(2,), dtype=np.float32)
-        self.sim = Simulator(self.robot, motion_mode=motion_mode, control_hz=control_hz,
-                             physics_hz=physics_hz)
+        self.sim = make_simulator(self.robot, backend, motion_mode=motion_mode,
+                                  control_hz=control_hz, physics_hz=physics_hz)
+        self.backend = self.sim.backend
         self.world: World | None = None
         self.maps: WorldMaps | None = None
         self.prev_action = initial_prev_action()
@@ -110,6 +119,10 @@ class BaseNavEnv(gym.Env[np.ndarray, np.ndarray]):
         tier = options.get("tier") or self.tiers[int(self.np_random.choice(len(self.tiers),
                                                                            p=self.tier_p))]
         seed = options.get("world_seed")
+        if self.pool is not None:  # pooled worlds: generated once, then reused
+            if seed is None:
+                return self.pool.draw(tier, self.np_random)
+            return self.pool.get(tier, int(seed))
         if seed is None:
             seed = int(self.np_random.integers(2**31 - 1))
         return generate_world(tier, int(seed), r)

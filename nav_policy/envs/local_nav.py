@@ -11,7 +11,7 @@ from nav_policy.envs.base import BaseNavEnv
 
 
 class LocalNavEnv(BaseNavEnv):
-    """Local navigation to a goal in a procedurally generated PyBullet world.
+    """Local navigation to a goal in a procedurally generated world (MuJoCo or PyBullet).
 
     ## Description
     A TurtleBot3-class differential-drive robot (radius 0.2 m, sim/robots/diffbot.urdf) starts
@@ -56,10 +56,15 @@ class LocalNavEnv(BaseNavEnv):
     ## Arguments
     `gymnasium.make("nav_policy/LocalNav-v0", tier="medium", motion_mode="kinematic", ...)`:
     tier (easy | medium | hard | dynamic | crowd, or a list with `tier_weights` for a mixture), world
-    (a World or YAML path, fixed), motion_mode (kinematic | physics), control_hz (10),
+    (a World or YAML path, fixed), motion_mode (kinematic | physics), backend (mujoco |
+    pybullet; default mujoco in kinematic mode, pybullet in physics mode, which MuJoCo does not
+    have here; both give the same scans, collisions and episodes, see
+    test/test_sim_backends.py; the depth camera is PyBullet's), control_hz (10),
     physics_hz (240), sectors (60), goal_tolerance, reward weights above, domain randomisation
     (lidar_noise, lidar_dropout, actuation_noise, odom_drift; with randomize=True each episode
-    draws its levels uniformly in [0, given]), render_mode ("rgb_array").
+    draws its levels uniformly in [0, given]), render_mode ("rgb_array"), world_pool (0: a
+    fresh world every episode; N: episodes draw from N pre-generated worlds per tier, cached, see
+    nav_policy.sim.pool) and world_pool_dir (where pooled worlds are saved and loaded).
     `reset(options=...)` accepts `tier`, `world_seed` (reproducible world), `world` and `start`.
 
     ## Version history

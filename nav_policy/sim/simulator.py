@@ -25,6 +25,7 @@ from nav_policy.sim.robot import LidarConfig, RobotSpec
 from nav_policy.sim.world import Box, Cylinder, MovingObstacle, World
 
 MOTION_MODES = ("kinematic", "physics")
+BACKENDS = ("pybullet", "mujoco")
 
 
 @dataclass(frozen=True)
@@ -42,7 +43,15 @@ def wrap_angle(a: float) -> float:
 
 
 class Simulator:
-    """One robot in one world. Build with load_world(), then reset() and step()."""
+    """One robot in one world. Build with load_world(), then reset() and step().
+
+    This is the PyBullet backend; nav_policy.sim.mujoco_backend.MujocoSimulator is the MuJoCo
+    one (kinematic mode). A backend overrides the scene hooks (_connect, load_world,
+    _place_robot, _move_obstacles, _in_collision, _cast, close); the motion model, odometry,
+    noise and limits below are shared, so both backends move the robot identically.
+    """
+
+    backend = "pybullet"
 
     def __init__(self, robot: RobotSpec, motion_mode: str = "kinematic", control_hz: float = 10.0,
                  physics_hz: float = 240.0, lidar: LidarConfig | None = None,
@@ -66,7 +75,7 @@ class Simulator:
         self.actuation_noise = actuation_noise
         self.odom_drift = odom_drift
         self.rng = rng if rng is not None else np.random.default_rng()
-        self.client = p.connect(p.DIRECT)
+        self._connect()
         self.world: World | None = None
         self._robot_id = -1
         self._obstacle_ids: set[int] = set()
@@ -79,6 +88,9 @@ class Simulator:
         self.reset_state()
 
     # ---- lifecycle ------------------------------------------------------------------------
+    def _connect(self) -> None:
+        self.client = p.connect(p.DIRECT)
+
     def close(self) -> None:
         if self.client >= 0:
             try:
@@ -255,6 +267,17 @@ class Simulator:
     def scan(self) -> np.ndarray:
         """LaserScan-style ranges (float32, metres from the robot centre; +inf = no return)."""
         lid = self.lidar
+        ranges = self._cast()
+        if lid.noise_std > 0:
+            ranges = ranges + lid.noise_std * self.rng.standard_normal(len(ranges))
+        if lid.dropout > 0:
+            ranges[self.rng.random(len(ranges)) < lid.dropout] = np.inf
+        ranges[ranges > lid.range_max] = np.inf
+        return ranges.astype(np.float32)
+
+    def _cast(self) -> np.ndarray:
+        """Noise-free ranges (float64, +inf = no return within range_max) at the current pose."""
+        lid = self.lidar
         x, y, yaw = self.pose
         a = yaw + self.beam_angles
         z = lid.height
@@ -268,12 +291,7 @@ class Simulator:
                            count=len(hits))
         ranges = frac * lid.range_max
         ranges[frac > 1.0] = np.inf
-        if lid.noise_std > 0:
-            ranges = ranges + lid.noise_std * self.rng.standard_normal(len(ranges))
-        if lid.dropout > 0:
-            ranges[self.rng.random(len(ranges)) < lid.dropout] = np.inf
-        ranges[ranges > lid.range_max] = np.inf
-        return ranges.astype(np.float32)
+        return ranges
 
     def odometry(self) -> Odometry:
         x, y, yaw = self.odom_pose
@@ -325,6 +343,29 @@ class Simulator:
         z = cam.far * cam.near / (cam.far - (cam.far - cam.near) * d)
         z[d >= 1.0 - 1e-7] = np.inf
         return z.astype(np.float32)
+
+
+def default_backend(motion_mode: str) -> str:
+    """MuJoCo for kinematic mode (fast), PyBullet for physics mode (MuJoCo has no physics here)."""
+    return "mujoco" if motion_mode == "kinematic" else "pybullet"
+
+
+def make_simulator(robot: RobotSpec, backend: str | None = None,
+                   motion_mode: str = "kinematic", **kwargs: object) -> Simulator:
+    """A Simulator on `backend` (None: default_backend(motion_mode)); kwargs as Simulator's."""
+    if motion_mode not in MOTION_MODES:
+        raise ConfigError(f"unknown motion_mode {motion_mode!r}; expected one of {MOTION_MODES}")
+    backend = default_backend(motion_mode) if backend is None else backend
+    if backend not in BACKENDS:
+        raise ConfigError(f"unknown sim backend {backend!r}; expected one of {BACKENDS}")
+    if backend == "pybullet":
+        return Simulator(robot, motion_mode=motion_mode, **kwargs)  # type: ignore[arg-type]
+    if motion_mode != "kinematic":
+        raise ConfigError("the mujoco backend has kinematic mode only; use backend='pybullet' "
+                          f"for motion_mode={motion_mode!r}")
+    from nav_policy.sim.mujoco_backend import MujocoSimulator
+
+    return MujocoSimulator(robot, motion_mode=motion_mode, **kwargs)  # type: ignore[arg-type]
 
 
 def _clip(value: float, limit: float) -> float:
