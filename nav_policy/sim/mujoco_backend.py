@@ -15,8 +15,8 @@ more obstacles than the pools hold grows them (one recompile).
   distance <= 1 mm (the PyBullet backend's threshold);
 - the lidar is one mj_multiRay call per scan from the scanner (robot centre, lidar height),
   restricted to the obstacle geom group and excluding the robot body;
-- moving obstacles sit where MovingObstacle.position(t) puts them (the function the PyBullet
-  backend uses).
+- moving obstacles sit where Simulator.moving_positions() puts them, as in the PyBullet
+  backend: MovingObstacle.position(t), or a crowd tier's pedestrians stepped live.
 
 No depth camera (depth_image raises: use backend="pybullet") and no physics mode.
 """
@@ -245,8 +245,8 @@ class MujocoSimulator(Simulator):
     def _move_obstacles(self) -> None:
         assert self.world is not None
         gp = self._scene.model.geom_pos
-        for m, k in zip(self.world.moving, self._moving_slots):
-            x, y = m.position(self.t)
+        # the base class's moving_positions: position(t), or a live crowd stepped to now
+        for (x, y), m, k in zip(self.moving_positions(), self.world.moving, self._moving_slots):
             gp[k] = (x, y, m.height / 2)
 
     def _in_collision(self) -> bool:
