@@ -197,7 +197,7 @@ def bench_payload(cfg: Any, grouped: dict[str, Any], out_dir: Path, command: str
 def run_bench(args: argparse.Namespace) -> int:
     """nav-policy bench: run, summarize, write the report, print the table (and JSON)."""
     from nav_policy.bench.report import report_text, write_report
-    from nav_policy.bench.runner import run_benchmark
+    from nav_policy.bench.runner import BenchInterrupted, group_results, run_benchmark
 
     cfg = bench_config(args)
     out_dir = Path(args.out or Path("out") / "bench" / time.strftime("%Y%m%d-%H%M%S"))
@@ -207,14 +207,32 @@ def run_bench(args: argparse.Namespace) -> int:
         raise ConfigError(f"cannot create the report folder {out_dir}: "
                           f"{exc.strerror or exc}") from exc
     command = bench_command(cfg, args)
+    interrupted: BenchInterrupted | None = None
     with stdout_to_stderr(args.json == "-"):
-        grouped = run_benchmark(cfg, progress=not args.no_progress)
-        payload, summaries = bench_payload(cfg, grouped, out_dir, command, bool(args.compare))
+        try:
+            grouped = run_benchmark(cfg, progress=not args.no_progress)
+        except BenchInterrupted as exc:  # Ctrl-C: keep what finished
+            interrupted = exc
+            grouped = group_results(cfg, exc.results, keep_empty=False)
+            if not grouped:
+                print(f"interrupted before any episode finished (0 of {exc.total}); nothing "
+                      f"written to {out_dir}", file=sys.stderr)
+                return 130
+        payload, summaries = bench_payload(cfg, grouped, out_dir, command,
+                                           bool(args.compare))
+        if interrupted is not None:
+            payload.update(partial=True, episodes_finished=len(interrupted.results),
+                           episodes_planned=interrupted.total)
         write_report(out_dir, grouped, summaries, payload, plots=not args.no_plots)
     out = _text_out(args.json)
     print(report_text(summaries, payload), file=out)
     print(f"report: {out_dir}", file=out)
     emit_json(payload, args.json)
+    if interrupted is not None:
+        print(f"interrupted: {len(interrupted.results)} of {interrupted.total} episodes "
+              f"finished; they are in {out_dir} (episodes.csv, results.json marked partial)",
+              file=sys.stderr)
+        return 130
     return 0
 
 
