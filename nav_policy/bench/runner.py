@@ -13,7 +13,6 @@ import contextlib
 import math
 import multiprocessing as mp
 import os
-import signal
 import sys
 import time
 from collections.abc import Callable, Sequence
@@ -26,6 +25,7 @@ import numpy as np
 from nav_policy.bench.metrics import Track, clearance_along, episode_metrics
 from nav_policy.bench.scenarios import Scenario, scenarios, world_scenarios
 from nav_policy.errors import ConfigError, ModelError, NavPolicyError
+from nav_policy.interrupts import hold_interrupts, ignore_sigint
 from nav_policy.sim.robot import RobotSpec, load_robot_spec
 from nav_policy.sim.world import World
 
@@ -264,31 +264,6 @@ class BenchInterrupted(KeyboardInterrupt):
         self.total = total
 
 
-def hold_interrupts() -> None:
-    """After a first Ctrl-C: further ones do not break the cleanup that writes what finished
-    (the second prints a note; a third quits at once, exit 130, writing nothing more)."""
-    import threading
-
-    if threading.current_thread() is not threading.main_thread():
-        return  # signal handlers belong to the main thread
-    presses = [0]
-
-    def _again(signum: int, frame: Any) -> None:
-        presses[0] += 1
-        if presses[0] >= 2:
-            os._exit(130)
-        print("still stopping (writing the finished episodes); Ctrl-C once more quits without "
-              "writing", file=sys.stderr, flush=True)
-
-    signal.signal(signal.SIGINT, _again)
-
-
-def _ignore_sigint() -> None:
-    """Process-pool worker initializer: the main process decides when workers stop (a terminal
-    Ctrl-C reaches the whole process group; workers must not die mid-episode on their own)."""
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
-
-
 def _kill_pool(pool: ProcessPoolExecutor) -> None:
     """Stop a process pool now: queued episodes dropped, running workers terminated."""
     procs = list((getattr(pool, "_processes", None) or {}).values())
@@ -342,7 +317,7 @@ def _run_inline(tasks: Sequence[EpisodeTask], bar: _Progress,
 def _run_pool(tasks: Sequence[EpisodeTask], workers: int, bar: _Progress,
               done: dict[int, EpisodeResult]) -> None:
     ctx = mp.get_context("spawn")  # no fork after torch/onnxruntime threads start
-    pool = ProcessPoolExecutor(max_workers=workers, mp_context=ctx, initializer=_ignore_sigint)
+    pool = ProcessPoolExecutor(max_workers=workers, mp_context=ctx, initializer=ignore_sigint)
     try:
         futures = {pool.submit(run_episode, task): i for i, task in enumerate(tasks)}
         for fut in as_completed(futures):
@@ -422,7 +397,7 @@ def run_tasks(tasks: Sequence[EpisodeTask], workers: int = 1, ray: str | None = 
         else:
             _run_inline(tasks, bar, done)
     except KeyboardInterrupt:
-        hold_interrupts()
+        hold_interrupts("writing the finished episodes")
         bar.close()
         raise BenchInterrupted([done[i] for i in sorted(done)], len(tasks)) from None
     finally:

@@ -54,8 +54,13 @@ def run_train(args: argparse.Namespace) -> int:
                         collect_only=args.collect_only)
     elif args.kind == "local":
         from nav_policy.training.local_rl import train_local
+        from nav_policy.training.rundir import TrainingInterrupted
 
-        run = train_local(args.config, args.resume, args.runs, overrides)
+        try:
+            run = train_local(args.config, args.resume, args.runs, overrides)
+        except TrainingInterrupted as exc:
+            print(f"run directory: {exc.run}", file=sys.stderr)
+            return 130
     else:
         raise ConfigError(f"unknown training kind {args.kind!r} (available: local, ebm, dpp)")
     print(f"run directory: {run}", file=sys.stderr)

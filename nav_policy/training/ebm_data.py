@@ -149,6 +149,9 @@ def _driver(model: str | None) -> Any:
 
 def _worker_init(cfg_json: str, driver_model: str | None) -> None:
     import nav_policy  # noqa: F401
+    from nav_policy.interrupts import ignore_sigint
+
+    ignore_sigint()  # Ctrl-C is the trainer's to handle (the pool terminates its workers)
 
     cfg = TrainEbmConfig.model_validate_json(cfg_json)
     _WORKER["cfg"] = cfg

@@ -16,6 +16,7 @@ from __future__ import annotations
 import csv
 import json
 import math
+import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -23,7 +24,7 @@ from typing import Any
 import numpy as np
 
 from nav_policy.codecs import encode_action
-from nav_policy.envs.registration import codec_specs
+from nav_policy.envs.registration import check_env_kwargs, codec_specs
 from nav_policy.errors import ConfigError
 from nav_policy.training.ebm_config import (
     TrainEbmConfig,
@@ -190,7 +191,9 @@ def train_ebm(config: str | Path | None = None, resume: str | Path | None = None
         cfg = load_ebm_config(run / "config.yaml", overrides)
     else:
         cfg = load_ebm_config(config, overrides)
+        check_env_kwargs(cfg.env, f"config {config}")  # before the run folder and any worker
         run = create_run_dir(runs_root, "ebm", cfg.model_dump(mode="json"), cfg.seed)
+    print(f"run directory: {run}", file=sys.stderr)
     data, data_path = _load_or_collect(cfg, run)
     write_meta(run, dataset_file=str(data_path))
     if collect_only:  # demonstrations only (e.g. for rl's bc_init.dataset); --resume trains on
