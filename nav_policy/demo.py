@@ -61,9 +61,11 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-a
     p.add_argument("--landmarks", type=Path, default=None,
                    help="landmark YAML (default: the shipped config/landmarks_demo.yaml)")
     p.add_argument("--planner", choices=("rl", "ebm", "dwa", "mppi"), default=None,
-                   help="local planner (default: dwa; the shipped rl policy fails the "
-                        "default mission, docs/DEMO.md)")
-    p.add_argument("--model", type=Path, help="ONNX model for rl/ebm (default: models/)")
+                   help="local planner (default: dwa, so the demo does not depend on a "
+                        "learned model; the shipped rl and ebm policies pass the default "
+                        "mission too, docs/DEMO.md)")
+    p.add_argument("--model", type=Path, help="ONNX model file for rl/ebm (default: "
+                   "models/local_<planner>.onnx)")
     p.add_argument("--deceptive", action="store_true",
                    help="plan every goal as a deceptive route (deceptive_planner_node) that "
                         "hides it among the --decoy landmarks")
@@ -114,7 +116,39 @@ def resolve_inputs(args: argparse.Namespace) -> tuple[Path, Path, str]:
     load_world(world)
     load_landmarks(landmarks)
     planner = args.planner or default_planner()
+    check_model(planner, args.model)
+    if args.out.exists() and not args.out.is_dir():
+        raise ConfigError(f"--out {args.out} is a file; give a folder for the demo's artefacts")
     return Path(world).resolve(), Path(landmarks).resolve(), planner
+
+
+def check_model(planner: str, model: Path | None) -> None:
+    """The learned planner's model loads here, before any node starts (a bad path or file is
+    exit 2 with its reason, not a node that dies with the reason in its log)."""
+    from nav_policy.errors import ModelError
+    from nav_policy.paths import input_file_problem, model_path
+
+    if planner not in ("rl", "ebm"):
+        if model is not None:
+            raise ConfigError(f"--model applies to the learned planners (rl, ebm), not {planner}")
+        return
+    path = model if model is not None else model_path(f"local_{planner}.onnx")
+    problem = input_file_problem(path)
+    if problem:
+        raise ModelError(f"--model: {problem} (expected an exported .onnx file)"
+                         if model is not None else f"default model: {problem}")
+    from nav_policy.planners import make_planner
+
+    make_planner(planner, model=path)
+
+
+def planner_note(args: argparse.Namespace, planner: str) -> str:
+    """'planner P (...)': which planner runs and why, as the start of the demo says it."""
+    if args.planner:
+        model = f", model {args.model}" if args.model else ""
+        return f"planner {planner}{model}"
+    return (f"planner {planner} (the default; --planner rl or --planner ebm runs a shipped "
+            "learned policy)")
 
 
 def resolve_decoys(args: argparse.Namespace, landmarks: Path) -> dict[str, tuple[float, float]]:
@@ -207,22 +241,39 @@ class Processes:
             self.procs[name] = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT,
                                                 stdin=subprocess.DEVNULL, env=env)
 
+        self.log_dir = log_dir
+
     def dead(self) -> str | None:
         for name, p in self.procs.items():
             if p.poll() is not None:
-                return f"{name} exited with code {p.returncode}"
+                reason = last_log_line(self.log_dir / f"{name}.log")
+                return f"{name} exited with code {p.returncode}" + (
+                    f": {reason}" if reason else "")
         return None
 
-    def stop(self) -> None:
+    def stop(self, grace: float = 8.0) -> None:
+        """SIGINT to every node, then SIGKILL to those still up after `grace` seconds in all."""
         for p in self.procs.values():
             if p.poll() is None:
                 p.send_signal(signal.SIGINT)
+        end = time.monotonic() + grace
         for p in self.procs.values():
             try:
-                p.wait(10)
+                p.wait(max(end - time.monotonic(), 0.05))
             except subprocess.TimeoutExpired:
                 p.kill()
                 p.wait(5)
+
+
+def last_log_line(path: Path, limit: int = 300) -> str:
+    """The line of a node's log that says why it stopped: its last error line, else its last
+    non-empty line."""
+    try:
+        lines = [ln.strip() for ln in path.read_text(errors="replace").splitlines() if ln.strip()]
+    except OSError:
+        return ""
+    errors = [ln for ln in lines if "Error" in ln or "error" in ln]
+    return (errors or lines or [""])[-1][:limit]
 
 
 class Composed:
@@ -673,9 +724,7 @@ def run_demo(args: argparse.Namespace) -> int:
     if args.gui:
         print("nav-policy demo: --gui is not supported by sim_bridge_node yet; running headless",
               file=sys.stderr)
-    chosen = "" if args.planner else " (default with --deceptive)" if args.deceptive else \
-        " (default: models/local_rl.onnx " + ("found)" if planner == "rl" else "not found)")
-    print(f"nav-policy demo: planner {planner}{chosen}; instruction: {args.instruction!r}",
+    print(f"nav-policy demo: {planner_note(args, planner)}; instruction: {args.instruction!r}",
           file=sys.stderr)
     if decoys:
         print(f"nav-policy demo: deceptive routes, decoys {', '.join(decoys)}, budget "
@@ -684,6 +733,8 @@ def run_demo(args: argparse.Namespace) -> int:
     params = node_params(world, landmarks, planner, args.model, args.embeddings, decoys,
                          args.budget)
     metrics = execute(args, params, world, landmarks, planner, decoys)
+    if metrics["mission_state"] == "interrupted":
+        metrics["interrupted"] = True
     text = json.dumps(metrics)
     (args.out / "metrics.json").write_text(text + "\n")
     if args.json == "-":
@@ -691,6 +742,10 @@ def run_demo(args: argparse.Namespace) -> int:
     elif args.json:
         Path(args.json).write_text(text + "\n")
     print_summary(metrics, args.out)
+    if metrics.get("interrupted"):
+        print(f"nav-policy demo: interrupted; the nodes are stopped and what ran is in "
+              f"{args.out}", file=sys.stderr)
+        return 130
     return 0 if metrics["success"] else 1
 
 
@@ -724,6 +779,9 @@ def execute(args: argparse.Namespace, params: dict[str, dict[str, Any]], world: 
             mon.rec.status.append({"state": "error", "reason": str(exc)})
             print(f"nav-policy demo: {exc} (logs in {args.out})", file=sys.stderr)
         except KeyboardInterrupt:
+            from nav_policy.interrupts import hold_interrupts
+
+            hold_interrupts("stopping the nodes, writing the picture and metrics")
             state = "interrupted"
         finally:
             if runtime is not None:

@@ -154,3 +154,27 @@ def test_bench_ray_ctrl_c_writes_finished_episodes(tmp_path: Path) -> None:
     assert_gone(workers, 30.0)
     assert re.search(r"interrupted: \d+ of 12 episodes finished", err), err[-3000:]
     assert json.loads((out / "results.json").read_text())["partial"] is True
+
+
+# ---- demo ---------------------------------------------------------------------------------------
+
+
+def test_demo_ctrl_c_stops_the_nodes(tmp_path: Path) -> None:
+    """Ctrl-C (to the process group, as a terminal sends it) during the mission: every node
+    process ends, the picture and metrics.json (marked interrupted) are written, exit 130."""
+    pytest.importorskip("rclpy")
+    out = tmp_path / "demo"
+    cli = Cli("demo", "--headless", "--out", str(out), "--timeout", "300")
+    cli.wait_for(r"step 1/\d", timeout=240)  # nodes up, the mission running
+    nodes = cli.descendants()
+    assert len(nodes) >= 4, nodes
+    os.killpg(cli.proc.pid, signal.SIGINT)
+    rc = cli.finish()
+    err = cli.stderr
+    assert rc == 130, err[-3000:]
+    assert "Traceback" not in err, err[-3000:]
+    assert "interrupted" in err
+    assert_gone(nodes)
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert metrics["interrupted"] is True and metrics["mission_state"] == "interrupted"
+    assert (out / "trajectory.png").stat().st_size > 0 and (out / "run.mcap").stat().st_size > 0

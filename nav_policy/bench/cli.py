@@ -127,8 +127,11 @@ def _models(values: list[str] | None, names: list[str]) -> dict[str, str]:
             name, file = learned[0], value
         if name not in names:
             raise ConfigError(f"--model {value}: planner {name!r} is not being benchmarked")
-        if not Path(file).is_file():
-            raise ModelError(f"model file {file} does not exist")
+        from nav_policy.paths import input_file_problem
+
+        problem = input_file_problem(file)
+        if problem:
+            raise ModelError(f"--model {value}: {problem} (expected an exported .onnx file)")
         out[name] = file
     return out
 
