@@ -635,20 +635,33 @@ def deception_report(rec: Record, world: Path, decoys: dict[str, tuple[float, fl
     }
 
 
+LANDMARK_COLOURS = {"area": (120, 120, 200), "door": (200, 140, 40), "object": (60, 60, 60)}
+SNAPSHOT_COLOUR = (150, 150, 220)
+
+
 def picture(rec: Record, world_file: Path, landmarks_file: Path, path: Path,
             v_max: float, radius: float,
-            decoys: dict[str, tuple[float, float]] | None = None) -> None:
-    """Top-down PNG: world, landmarks labelled, step goals, path by speed, lidar snapshots."""
+            decoys: dict[str, tuple[float, float]] | None = None, title: str = "") -> None:
+    """Top-down PNG: world, landmarks labelled, step goals, path by speed, lidar snapshots;
+    with a title, axes in metres, a legend of every mark and the speed colour bar."""
     import cv2
     import numpy as np
 
     from nav_policy.instruct import load_landmarks
-    from nav_policy.sim.render import GOAL, HITS, TopDown
+    from nav_policy.sim.render import (
+        GOAL,
+        HITS,
+        OBSTACLE,
+        ROBOT,
+        TopDown,
+        legend_marker,
+        save_annotated,
+    )
     from nav_policy.sim.world import load_world
 
     view = TopDown(load_world(world_file), 800)
     for lm in load_landmarks(landmarks_file):
-        colour = {"area": (120, 120, 200), "door": (200, 140, 40)}.get(lm.kind, (60, 60, 60))
+        colour = LANDMARK_COLOURS.get(lm.kind, LANDMARK_COLOURS["object"])
         cv2.circle(view.img, view.px(*lm.position), 3, colour, -1)
         cv2.putText(view.img, lm.name, view.px(lm.position[0] + 0.08, lm.position[1] + 0.08),
                     cv2.FONT_HERSHEY_SIMPLEX, 0.38, colour, 1, cv2.LINE_AA)
@@ -667,7 +680,23 @@ def picture(rec: Record, world_file: Path, landmarks_file: Path, path: Path,
         view.speed_path(pts, np.array(rec.speeds), v_max)
         _lidar_snapshots(view, rec, HITS)
         view.robot(rec.poses[-1][1:], radius)
-    view.save(str(path))
+    legend = [legend_marker("wall or furniture", OBSTACLE, "s", size=10),
+              *[legend_marker(f"landmark: {kind}", c, size=6)
+                for kind, c in LANDMARK_COLOURS.items()],
+              legend_marker("mission step goal (number = step; circle 0.3 m)", GOAL, "o",
+                            size=13, filled=False),
+              legend_marker("driven path (colour = speed)", (200, 60, 60), "", "-"),
+              legend_marker(f"robot at {SCAN_SNAPSHOTS} instants", SNAPSHOT_COLOUR, "o", size=12,
+                            filled=False),
+              legend_marker("lidar returns at those instants", HITS, ".", size=8),
+              legend_marker("robot at the end (line = heading)", ROBOT, "o", size=12,
+                            filled=False)]
+    if decoys:
+        legend.append(legend_marker("decoy landmark", DECOY_COLOUR, "x", size=10))
+    if rec.plans:
+        legend.append(legend_marker("deceptive route as planned", PLAN_COLOUR, "", "-"))
+    save_annotated(view, str(path), title or "demo run", legend, v_max=v_max,
+                   note=f"world {Path(world_file).name}, landmarks {Path(landmarks_file).name}")
 
 
 def _lidar_snapshots(view: Any, rec: Record, colour: tuple[int, int, int]) -> None:
@@ -683,7 +712,7 @@ def _lidar_snapshots(view: Any, rec: Record, colour: tuple[int, int, int]) -> No
         pose = rec.poses[i][1:]
         r = np.asarray(ranges, dtype=float)
         view.lidar(pose, r[::3], (a0 + da * np.arange(len(r)))[::3])
-        view.robot(pose, 0.2, (150, 150, 220))
+        view.robot(pose, 0.2, SNAPSHOT_COLOUR)
 
 
 def print_summary(m: dict[str, Any], out: Path) -> None:
@@ -794,8 +823,12 @@ def execute(args: argparse.Namespace, params: dict[str, dict[str, Any]], world: 
         metrics["deception"] = deception_report(mon.rec, world, decoys,
                                                 params["deceptive_planner_node"])
     robot = load_robot_spec()
+    outcome = "succeeded" if metrics["success"] else metrics["mission_state"]
+    title = (f"{args.instruction!r}\nplanner {planner}: mission {outcome}, "
+             f"{metrics['steps_done']}/{metrics['steps']} steps, {metrics['time_s']:.1f} s (sim), "
+             f"path {metrics['path_length_m']:.2f} m, collisions {metrics['collisions']}")
     picture(mon.rec, world, landmarks, args.out / "trajectory.png", robot.v_max, robot.radius,
-            decoys)
+            decoys, title=title)
     metrics["artefacts"] = {k: str(args.out / f) for k, f in (
         ("picture", "trajectory.png"), ("metrics", "metrics.json"), ("bag", "run.mcap"))}
     return metrics
@@ -841,15 +874,39 @@ def run_episode(planner_name: str, tier: str, seed: int, model: Path | None = No
 
 
 def _episode_picture(result: dict[str, Any], path: Path) -> None:
-    from nav_policy.sim.render import REF_PATH, TopDown
+    from nav_policy.sim.render import (
+        GOAL,
+        HITS,
+        MOVING,
+        OBSTACLE,
+        REF_PATH,
+        ROBOT,
+        TopDown,
+        legend_marker,
+        save_annotated,
+    )
 
     world, maps, traj, speeds, robot, frame = result["_render"]
-    view = TopDown(world, 600)
+    view = TopDown(world, 600).moving([m.position(result["time_s"]) for m in world.moving])
     view.polyline(maps.path, REF_PATH, 1).goal(world.goal)
     view.speed_path(traj, speeds, robot.v_max)
     view.lidar(traj[-1], frame.ranges, frame.beam_angles())
     view.robot(traj[-1], robot.radius)
-    view.save(str(path))
+    outcome = "reached the goal" if result["success"] else (
+        "collided" if result["collision"] else "timed out")
+    legend = [legend_marker("obstacle or wall", OBSTACLE, "s", size=10),
+              legend_marker("shortest path (A*)", REF_PATH, "", "-"),
+              legend_marker("goal (circle: 0.25 m tolerance)", GOAL, "+", size=10),
+              legend_marker("driven path (colour = speed)", (200, 60, 60), "", "-"),
+              legend_marker("lidar returns at the end", HITS, ".", size=8),
+              legend_marker("robot at the end (line = heading)", ROBOT, "o", size=12,
+                            filled=False)]
+    if world.moving:
+        legend.insert(1, legend_marker("moving obstacle at the end", MOVING, "o", size=9))
+    save_annotated(view, str(path), f"{result['planner']} on {result['world']} (tier "
+                   f"{result['tier']}, seed {result['seed']}): {outcome} in {result['time_s']} s, "
+                   f"path {result['path_length_m']} m (shortest {result['shortest_path_m']} m)",
+                   legend, v_max=robot.v_max)
 
 
 def run_episode_demo(args: argparse.Namespace) -> int:
