@@ -251,25 +251,44 @@ def parse_goal(text: str) -> tuple[float, float]:
 
 def run_metrics(args: argparse.Namespace) -> int:
     """nav-policy metrics: score a recorded run from an MCAP bag."""
-    from nav_policy.bench.bag import score_bag
+    from nav_policy.bench.bag import read_mission, score_bag
     from nav_policy.sim.robot import load_robot_spec
     from nav_policy.sim.world import load_world
 
-    goal = parse_goal(args.goal)
-    if args.goal_tolerance <= 0:
-        raise ConfigError(f"--goal-tolerance must be positive, got {args.goal_tolerance}")
+    mission = read_mission(args.bag) if Path(args.bag).is_file() else None
+    if args.goal is not None:
+        goal, goal_source = parse_goal(args.goal), "--goal"
+    elif mission is not None:
+        goal, goal_source = (mission["goal"][0], mission["goal"][1]), "mission"
+    else:
+        raise ConfigError(f"{args.bag} records no mission (/mission_status); give --goal X,Y")
+    if args.goal_tolerance is not None:
+        tolerance, tol_source = args.goal_tolerance, "--goal-tolerance"
+    elif mission is not None and mission.get("tolerance") and args.goal is None:
+        tolerance, tol_source = float(mission["tolerance"]), "mission"
+    elif mission is not None and args.goal is None:  # recorded before events named it
+        from nav_policy.ros.params import defaults
+
+        tolerance = float(defaults("mission_executor_node")["arrival_tolerance"])
+        tol_source = "the mission executor's default arrival_tolerance"
+    else:
+        tolerance, tol_source = 0.25, "default"
+    if tolerance <= 0:
+        raise ConfigError(f"--goal-tolerance must be positive, got {tolerance}")
     robot = load_robot_spec()
     radius = args.robot_radius if args.robot_radius is not None else robot.radius
     v_ref = args.v_ref if args.v_ref is not None else robot.v_max
     world = load_world(args.world) if args.world else None
     with stdout_to_stderr(args.json == "-"):
-        result = score_bag(args.bag, goal, radius, v_ref, world, args.goal_tolerance,
-                           args.odom_topic)
-    payload = {**result, "bag": str(args.bag), "goal": list(goal),
-               "goal_tolerance": args.goal_tolerance, "world": args.world,
-               "robot_radius": radius}
+        result = score_bag(args.bag, goal, radius, v_ref, world, tolerance, args.odom_topic)
+    payload = {**result, "bag": str(args.bag), "goal": list(goal), "goal_source": goal_source,
+               "goal_tolerance": tolerance, "goal_tolerance_source": tol_source,
+               "mission_state": mission.get("state") if mission else None,
+               "world": args.world, "robot_radius": radius}
     out = _text_out(args.json)
     ep = result["per_episode"][0]
+    print(f"{args.bag}: goal {goal[0]:.2f},{goal[1]:.2f} ({goal_source}), tolerance "
+          f"{tolerance:g} m ({tol_source})", file=out)
     print(f"{args.bag}: {ep['outcome']} after {ep['time_s']:.1f} s, path {ep['path_length']:.2f} m"
           f" (shortest {ep['shortest_path']:.2f} m, {result['shortest_path_source']}), "
           f"SPL {ep['spl']:.3f}, BARN {ep['barn_score']:.3f} (v_ref {v_ref} m/s)", file=out)
@@ -339,10 +358,13 @@ def _add_metrics(sub: Any) -> None:
                        description="Score a recorded run (Gazebo or a real robot) from an MCAP "
                                    "bag with the benchmark's metrics.")
     p.add_argument("--bag", required=True, help="ROS 2 MCAP file with nav_msgs/Odometry")
-    p.add_argument("--goal", required=True, metavar="X,Y",
-                   help="goal in the odometry frame (use --goal=-1,2 for negative x)")
+    p.add_argument("--goal", metavar="X,Y",
+                   help="goal in the odometry frame (use --goal=-1,2 for negative x); default: "
+                        "the last step goal of the mission the bag recorded (/mission_status)")
     p.add_argument("--world", help="world YAML (collisions by clearance, A* shortest path)")
-    p.add_argument("--goal-tolerance", type=float, default=0.25, help="metres (default 0.25)")
+    p.add_argument("--goal-tolerance", type=float, default=None,
+                   help="metres (default: the mission executor's, from the bag, with the "
+                        "mission's goal; else 0.25, the benchmark's)")
     p.add_argument("--odom-topic", help="odometry topic (default: the one ending in 'odom')")
     p.add_argument("--robot-radius", type=float, help="metres (default: config/robot.yaml)")
     p.add_argument("--v-ref", type=float, help="BARN reference speed (default: robot v_max)")
