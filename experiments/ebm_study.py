@@ -467,6 +467,7 @@ def plot(result: dict[str, Any], path: Path) -> None:
                     zorder=3, label="p90")
     axes[1].axhline(u["energy_high"], color="k", ls="--", lw=1, label="energy_high")
     axes[1].set_xticks(range(len(groups)), [n for n, _ in groups])
+    axes[1].set_ylabel("energy E(o, a) (model units)")
     axes[1].set_title("energy by input distribution")
     axes[1].legend()
     fig.tight_layout()

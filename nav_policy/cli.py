@@ -16,13 +16,26 @@ def main(argv: list[str] | None = None) -> int:
     cli_commands.add_all(sub)
     args = parser.parse_args(argv)
     try:
-        return int(args.func(args) or 0)
+        rc = int(args.func(args) or 0)
     except NavPolicyError as exc:
         print(f"nav-policy {args.command}: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
-        print("interrupted", file=sys.stderr)
-        return 130
+        rc = 130
+        _ignore_interrupts()
+        print(f"nav-policy {args.command}: interrupted", file=sys.stderr)
+    if rc == 130:
+        _ignore_interrupts()  # a late Ctrl-C must not turn the exit into a traceback or -2
+    return rc
+
+
+def _ignore_interrupts() -> None:
+    """SIGINT ignored from here to the exit (Python leaves SIG_IGN in place at shutdown)."""
+    import signal
+    import threading
+
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
 
 
 if __name__ == "__main__":

@@ -61,9 +61,11 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-a
     p.add_argument("--landmarks", type=Path, default=None,
                    help="landmark YAML (default: the shipped config/landmarks_demo.yaml)")
     p.add_argument("--planner", choices=("rl", "ebm", "dwa", "mppi"), default=None,
-                   help="local planner (default: dwa; the shipped rl policy fails the "
-                        "default mission, docs/DEMO.md)")
-    p.add_argument("--model", type=Path, help="ONNX model for rl/ebm (default: models/)")
+                   help="local planner (default: dwa, so the demo does not depend on a "
+                        "learned model; the shipped rl and ebm policies pass the default "
+                        "mission too, docs/DEMO.md)")
+    p.add_argument("--model", type=Path, help="ONNX model file for rl/ebm (default: "
+                   "models/local_<planner>.onnx)")
     p.add_argument("--deceptive", action="store_true",
                    help="plan every goal as a deceptive route (deceptive_planner_node) that "
                         "hides it among the --decoy landmarks")
@@ -114,7 +116,39 @@ def resolve_inputs(args: argparse.Namespace) -> tuple[Path, Path, str]:
     load_world(world)
     load_landmarks(landmarks)
     planner = args.planner or default_planner()
+    check_model(planner, args.model)
+    if args.out.exists() and not args.out.is_dir():
+        raise ConfigError(f"--out {args.out} is a file; give a folder for the demo's artefacts")
     return Path(world).resolve(), Path(landmarks).resolve(), planner
+
+
+def check_model(planner: str, model: Path | None) -> None:
+    """The learned planner's model loads here, before any node starts (a bad path or file is
+    exit 2 with its reason, not a node that dies with the reason in its log)."""
+    from nav_policy.errors import ModelError
+    from nav_policy.paths import input_file_problem, model_path
+
+    if planner not in ("rl", "ebm"):
+        if model is not None:
+            raise ConfigError(f"--model applies to the learned planners (rl, ebm), not {planner}")
+        return
+    path = model if model is not None else model_path(f"local_{planner}.onnx")
+    problem = input_file_problem(path)
+    if problem:
+        raise ModelError(f"--model: {problem} (expected an exported .onnx file)"
+                         if model is not None else f"default model: {problem}")
+    from nav_policy.planners import make_planner
+
+    make_planner(planner, model=path)
+
+
+def planner_note(args: argparse.Namespace, planner: str) -> str:
+    """'planner P (...)': which planner runs and why, as the start of the demo says it."""
+    if args.planner:
+        model = f", model {args.model}" if args.model else ""
+        return f"planner {planner}{model}"
+    return (f"planner {planner} (the default; --planner rl or --planner ebm runs a shipped "
+            "learned policy)")
 
 
 def resolve_decoys(args: argparse.Namespace, landmarks: Path) -> dict[str, tuple[float, float]]:
@@ -207,22 +241,39 @@ class Processes:
             self.procs[name] = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT,
                                                 stdin=subprocess.DEVNULL, env=env)
 
+        self.log_dir = log_dir
+
     def dead(self) -> str | None:
         for name, p in self.procs.items():
             if p.poll() is not None:
-                return f"{name} exited with code {p.returncode}"
+                reason = last_log_line(self.log_dir / f"{name}.log")
+                return f"{name} exited with code {p.returncode}" + (
+                    f": {reason}" if reason else "")
         return None
 
-    def stop(self) -> None:
+    def stop(self, grace: float = 8.0) -> None:
+        """SIGINT to every node, then SIGKILL to those still up after `grace` seconds in all."""
         for p in self.procs.values():
             if p.poll() is None:
                 p.send_signal(signal.SIGINT)
+        end = time.monotonic() + grace
         for p in self.procs.values():
             try:
-                p.wait(10)
+                p.wait(max(end - time.monotonic(), 0.05))
             except subprocess.TimeoutExpired:
                 p.kill()
                 p.wait(5)
+
+
+def last_log_line(path: Path, limit: int = 300) -> str:
+    """The line of a node's log that says why it stopped: its last error line, else its last
+    non-empty line."""
+    try:
+        lines = [ln.strip() for ln in path.read_text(errors="replace").splitlines() if ln.strip()]
+    except OSError:
+        return ""
+    errors = [ln for ln in lines if "Error" in ln or "error" in ln]
+    return (errors or lines or [""])[-1][:limit]
 
 
 class Composed:
@@ -584,20 +635,33 @@ def deception_report(rec: Record, world: Path, decoys: dict[str, tuple[float, fl
     }
 
 
+LANDMARK_COLOURS = {"area": (120, 120, 200), "door": (200, 140, 40), "object": (60, 60, 60)}
+SNAPSHOT_COLOUR = (150, 150, 220)
+
+
 def picture(rec: Record, world_file: Path, landmarks_file: Path, path: Path,
             v_max: float, radius: float,
-            decoys: dict[str, tuple[float, float]] | None = None) -> None:
-    """Top-down PNG: world, landmarks labelled, step goals, path by speed, lidar snapshots."""
+            decoys: dict[str, tuple[float, float]] | None = None, title: str = "") -> None:
+    """Top-down PNG: world, landmarks labelled, step goals, path by speed, lidar snapshots;
+    with a title, axes in metres, a legend of every mark and the speed colour bar."""
     import cv2
     import numpy as np
 
     from nav_policy.instruct import load_landmarks
-    from nav_policy.sim.render import GOAL, HITS, TopDown
+    from nav_policy.sim.render import (
+        GOAL,
+        HITS,
+        OBSTACLE,
+        ROBOT,
+        TopDown,
+        legend_marker,
+        save_annotated,
+    )
     from nav_policy.sim.world import load_world
 
     view = TopDown(load_world(world_file), 800)
     for lm in load_landmarks(landmarks_file):
-        colour = {"area": (120, 120, 200), "door": (200, 140, 40)}.get(lm.kind, (60, 60, 60))
+        colour = LANDMARK_COLOURS.get(lm.kind, LANDMARK_COLOURS["object"])
         cv2.circle(view.img, view.px(*lm.position), 3, colour, -1)
         cv2.putText(view.img, lm.name, view.px(lm.position[0] + 0.08, lm.position[1] + 0.08),
                     cv2.FONT_HERSHEY_SIMPLEX, 0.38, colour, 1, cv2.LINE_AA)
@@ -616,7 +680,23 @@ def picture(rec: Record, world_file: Path, landmarks_file: Path, path: Path,
         view.speed_path(pts, np.array(rec.speeds), v_max)
         _lidar_snapshots(view, rec, HITS)
         view.robot(rec.poses[-1][1:], radius)
-    view.save(str(path))
+    legend = [legend_marker("wall or furniture", OBSTACLE, "s", size=10),
+              *[legend_marker(f"landmark: {kind}", c, size=6)
+                for kind, c in LANDMARK_COLOURS.items()],
+              legend_marker("mission step goal (number = step; circle 0.3 m)", GOAL, "o",
+                            size=13, filled=False),
+              legend_marker("driven path (colour = speed)", (200, 60, 60), "", "-"),
+              legend_marker(f"robot at {SCAN_SNAPSHOTS} instants", SNAPSHOT_COLOUR, "o", size=12,
+                            filled=False),
+              legend_marker("lidar returns at those instants", HITS, ".", size=8),
+              legend_marker("robot at the end (line = heading)", ROBOT, "o", size=12,
+                            filled=False)]
+    if decoys:
+        legend.append(legend_marker("decoy landmark", DECOY_COLOUR, "x", size=10))
+    if rec.plans:
+        legend.append(legend_marker("deceptive route as planned", PLAN_COLOUR, "", "-"))
+    save_annotated(view, str(path), title or "demo run", legend, v_max=v_max,
+                   note=f"world {Path(world_file).name}, landmarks {Path(landmarks_file).name}")
 
 
 def _lidar_snapshots(view: Any, rec: Record, colour: tuple[int, int, int]) -> None:
@@ -632,7 +712,7 @@ def _lidar_snapshots(view: Any, rec: Record, colour: tuple[int, int, int]) -> No
         pose = rec.poses[i][1:]
         r = np.asarray(ranges, dtype=float)
         view.lidar(pose, r[::3], (a0 + da * np.arange(len(r)))[::3])
-        view.robot(pose, 0.2, (150, 150, 220))
+        view.robot(pose, 0.2, SNAPSHOT_COLOUR)
 
 
 def print_summary(m: dict[str, Any], out: Path) -> None:
@@ -673,9 +753,7 @@ def run_demo(args: argparse.Namespace) -> int:
     if args.gui:
         print("nav-policy demo: --gui is not supported by sim_bridge_node yet; running headless",
               file=sys.stderr)
-    chosen = "" if args.planner else " (default with --deceptive)" if args.deceptive else \
-        " (default: models/local_rl.onnx " + ("found)" if planner == "rl" else "not found)")
-    print(f"nav-policy demo: planner {planner}{chosen}; instruction: {args.instruction!r}",
+    print(f"nav-policy demo: {planner_note(args, planner)}; instruction: {args.instruction!r}",
           file=sys.stderr)
     if decoys:
         print(f"nav-policy demo: deceptive routes, decoys {', '.join(decoys)}, budget "
@@ -684,6 +762,8 @@ def run_demo(args: argparse.Namespace) -> int:
     params = node_params(world, landmarks, planner, args.model, args.embeddings, decoys,
                          args.budget)
     metrics = execute(args, params, world, landmarks, planner, decoys)
+    if metrics["mission_state"] == "interrupted":
+        metrics["interrupted"] = True
     text = json.dumps(metrics)
     (args.out / "metrics.json").write_text(text + "\n")
     if args.json == "-":
@@ -691,6 +771,10 @@ def run_demo(args: argparse.Namespace) -> int:
     elif args.json:
         Path(args.json).write_text(text + "\n")
     print_summary(metrics, args.out)
+    if metrics.get("interrupted"):
+        print(f"nav-policy demo: interrupted; the nodes are stopped and what ran is in "
+              f"{args.out}", file=sys.stderr)
+        return 130
     return 0 if metrics["success"] else 1
 
 
@@ -724,6 +808,9 @@ def execute(args: argparse.Namespace, params: dict[str, dict[str, Any]], world: 
             mon.rec.status.append({"state": "error", "reason": str(exc)})
             print(f"nav-policy demo: {exc} (logs in {args.out})", file=sys.stderr)
         except KeyboardInterrupt:
+            from nav_policy.interrupts import hold_interrupts
+
+            hold_interrupts("stopping the nodes, writing the picture and metrics")
             state = "interrupted"
         finally:
             if runtime is not None:
@@ -736,8 +823,12 @@ def execute(args: argparse.Namespace, params: dict[str, dict[str, Any]], world: 
         metrics["deception"] = deception_report(mon.rec, world, decoys,
                                                 params["deceptive_planner_node"])
     robot = load_robot_spec()
+    outcome = "succeeded" if metrics["success"] else metrics["mission_state"]
+    title = (f"{args.instruction!r}\nplanner {planner}: mission {outcome}, "
+             f"{metrics['steps_done']}/{metrics['steps']} steps, {metrics['time_s']:.1f} s (sim), "
+             f"path {metrics['path_length_m']:.2f} m, collisions {metrics['collisions']}")
     picture(mon.rec, world, landmarks, args.out / "trajectory.png", robot.v_max, robot.radius,
-            decoys)
+            decoys, title=title)
     metrics["artefacts"] = {k: str(args.out / f) for k, f in (
         ("picture", "trajectory.png"), ("metrics", "metrics.json"), ("bag", "run.mcap"))}
     return metrics
@@ -783,15 +874,39 @@ def run_episode(planner_name: str, tier: str, seed: int, model: Path | None = No
 
 
 def _episode_picture(result: dict[str, Any], path: Path) -> None:
-    from nav_policy.sim.render import REF_PATH, TopDown
+    from nav_policy.sim.render import (
+        GOAL,
+        HITS,
+        MOVING,
+        OBSTACLE,
+        REF_PATH,
+        ROBOT,
+        TopDown,
+        legend_marker,
+        save_annotated,
+    )
 
     world, maps, traj, speeds, robot, frame = result["_render"]
-    view = TopDown(world, 600)
+    view = TopDown(world, 600).moving([m.position(result["time_s"]) for m in world.moving])
     view.polyline(maps.path, REF_PATH, 1).goal(world.goal)
     view.speed_path(traj, speeds, robot.v_max)
     view.lidar(traj[-1], frame.ranges, frame.beam_angles())
     view.robot(traj[-1], robot.radius)
-    view.save(str(path))
+    outcome = "reached the goal" if result["success"] else (
+        "collided" if result["collision"] else "timed out")
+    legend = [legend_marker("obstacle or wall", OBSTACLE, "s", size=10),
+              legend_marker("shortest path (A*)", REF_PATH, "", "-"),
+              legend_marker("goal (circle: 0.25 m tolerance)", GOAL, "+", size=10),
+              legend_marker("driven path (colour = speed)", (200, 60, 60), "", "-"),
+              legend_marker("lidar returns at the end", HITS, ".", size=8),
+              legend_marker("robot at the end (line = heading)", ROBOT, "o", size=12,
+                            filled=False)]
+    if world.moving:
+        legend.insert(1, legend_marker("moving obstacle at the end", MOVING, "o", size=9))
+    save_annotated(view, str(path), f"{result['planner']} on {result['world']} (tier "
+                   f"{result['tier']}, seed {result['seed']}): {outcome} in {result['time_s']} s, "
+                   f"path {result['path_length_m']} m (shortest {result['shortest_path_m']} m)",
+                   legend, v_max=robot.v_max)
 
 
 def run_episode_demo(args: argparse.Namespace) -> int:

@@ -39,3 +39,32 @@ def sim_path(name: str) -> Path:
 
 def model_path(name: str) -> Path:
     return share_dir() / "models" / name
+
+
+def input_file_problem(path: str | Path) -> str | None:
+    """What is wrong with a file to read (None when it is a readable file)."""
+    p = Path(path)
+    if p.is_dir():
+        return f"{p} is a folder, not a file"
+    if not p.exists():
+        return f"{p} does not exist" + ("" if p.parent.is_dir() else
+                                        f" (no folder {p.parent})")
+    if not os.access(p, os.R_OK):
+        return f"{p} is not readable"
+    return None
+
+
+def output_file_problem(path: str | Path) -> str | None:
+    """What is wrong with a file to write (None when it can be written; missing parent folders
+    are created by the writers)."""
+    p = Path(path)
+    if p.is_dir():
+        return f"{p} is a folder; give a file name inside it, e.g. {p / 'model.onnx'}"
+    for parent in [p.parent, *p.parent.parents]:
+        if parent.exists():
+            if not parent.is_dir():
+                return f"{parent} is a file, so {p} cannot be created"
+            if not os.access(parent, os.W_OK):
+                return f"{parent} is not writable"
+            break
+    return None

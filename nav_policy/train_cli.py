@@ -60,8 +60,13 @@ def run_train(args: argparse.Namespace) -> int:
                         collect_only=args.collect_only, export_driver=export_driver)
     elif args.kind == "local":
         from nav_policy.training.local_rl import train_local
+        from nav_policy.training.rundir import TrainingInterrupted
 
-        run = train_local(args.config, args.resume, args.runs, overrides)
+        try:
+            run = train_local(args.config, args.resume, args.runs, overrides)
+        except TrainingInterrupted as exc:
+            print(f"run directory: {exc.run}", file=sys.stderr)
+            return 130
     else:
         raise ConfigError(f"unknown training kind {args.kind!r} (available: local, ebm, dpp)")
     print(f"run directory: {run}", file=sys.stderr)
@@ -69,12 +74,19 @@ def run_train(args: argparse.Namespace) -> int:
 
 
 def run_export(args: argparse.Namespace) -> int:
+    from nav_policy.errors import ConfigError
+    from nav_policy.paths import output_file_problem
     from nav_policy.training.rundir import read_meta
 
+    if not args.run_dir.is_dir():
+        raise ConfigError(f"{args.run_dir} is not a run directory (" + (
+            "a file; give the folder `nav-policy train` wrote" if args.run_dir.exists()
+            else "it does not exist") + ")")
+    problem = output_file_problem(args.out)
+    if problem:
+        raise ConfigError(f"--out: {problem}")
     kind = read_meta(args.run_dir).get("kind")
     if kind != "ebm" and (args.steps is not None or args.max_steps is not None):
-        from nav_policy.errors import ConfigError
-
         raise ConfigError(f"--steps/--max-steps apply to ebm runs; {args.run_dir} is {kind!r}")
     if kind == "ebm":
         from nav_policy.export.ebm_export import export_ebm_run

@@ -15,6 +15,7 @@ Message definitions are read from the .msg files of the installed ROS 2 interfac
 from __future__ import annotations
 
 import dataclasses
+import json
 import math
 import os
 import re
@@ -314,6 +315,42 @@ def read_bag(path: str | Path, odom_topic: str | None = None) -> BagData:
                    scan, arr["scan"], cmd, arr["cmd"])
 
 
+# ---- the mission a bag recorded ----------------------------------------------------------------
+
+MISSION_STATUS_TOPIC = "/mission_status"
+
+
+def read_mission(path: str | Path) -> dict[str, Any] | None:
+    """What the mission executor said during the recording (std_msgs/String JSON on
+    /mission_status): the last step goal it drove to and the tolerance it judged arrival by,
+    and its last state. None when the bag holds no mission status."""
+    path = Path(path)
+    reader, fh = _open_reader(path)
+    goal: list[float] | None = None
+    tolerance: float | None = None
+    state: str | None = None
+    with fh:
+        channels, _ = _channels(reader, path)
+        if channels.get(MISSION_STATUS_TOPIC) != "std_msgs/msg/String":
+            return None
+        for _, _, _, msg in reader.iter_decoded_messages(topics=[MISSION_STATUS_TOPIC]):
+            try:
+                ev = json.loads(msg.data)
+            except (ValueError, AttributeError):
+                continue
+            if not isinstance(ev, dict):
+                continue
+            state = str(ev.get("state")) if ev.get("state") else state
+            g = ev.get("goal")
+            if isinstance(g, list) and len(g) == 2:
+                goal = [float(g[0]), float(g[1])]
+                tol = ev.get("tolerance")
+                tolerance = float(tol) if isinstance(tol, (int, float)) else tolerance
+    if goal is None:
+        return None
+    return {"goal": goal, "tolerance": tolerance, "state": state}
+
+
 # ---- scoring ----------------------------------------------------------------------------------
 
 
@@ -350,6 +387,7 @@ def score_bag(path: str | Path, goal: tuple[float, float], radius: float, v_ref:
     clearance = clearance_along(world, track, radius, moving=False) if world else None
     scans = data.scan[data.scan[:, 0] >= rows[0, 0]]
     verdict = judge_run(track, goal, tolerance, clearance, scans[:, 0], scans[:, 1], radius)
+    ended = not verdict.success and not verdict.collision  # the recording just stops
     run = track.head(verdict.end)
     if clearance is not None:
         clr = clearance[:verdict.end]
@@ -358,6 +396,8 @@ def score_bag(path: str | Path, goal: tuple[float, float], radius: float, v_ref:
         clr = clr[np.isfinite(clr)]
     episode = episode_metrics(run, success=verdict.success, collision=verdict.collision,
                               shortest_path=shortest, clearance=clr, v_ref=v_ref)
+    if ended:  # no time limit was running: not a timeout, the bag ends before the goal
+        episode.update(outcome="ended before the goal", timeout=False, ended=True)
     return {**summarize([episode], [], v_ref), "per_episode": [episode],
             "shortest_path_source": source, "clearance_source":
             "world" if clearance is not None else ("scan" if len(clr) else None),

@@ -128,8 +128,11 @@ def _models(values: list[str] | None, names: list[str]) -> dict[str, str]:
             name, file = learned[0], value
         if name not in names:
             raise ConfigError(f"--model {value}: planner {name!r} is not being benchmarked")
-        if not Path(file).is_file():
-            raise ModelError(f"model file {file} does not exist")
+        from nav_policy.paths import input_file_problem
+
+        problem = input_file_problem(file)
+        if problem:
+            raise ModelError(f"--model {value}: {problem} (expected an exported .onnx file)")
         out[name] = file
     return out
 
@@ -210,7 +213,7 @@ def bench_payload(cfg: Any, grouped: dict[str, Any], out_dir: Path, command: str
 def run_bench(args: argparse.Namespace) -> int:
     """nav-policy bench: run, summarize, write the report, print the table (and JSON)."""
     from nav_policy.bench.report import report_text, write_report
-    from nav_policy.bench.runner import run_benchmark
+    from nav_policy.bench.runner import BenchInterrupted, group_results, run_benchmark
 
     cfg = bench_config(args)
     out_dir = Path(args.out or Path("out") / "bench" / time.strftime("%Y%m%d-%H%M%S"))
@@ -220,14 +223,32 @@ def run_bench(args: argparse.Namespace) -> int:
         raise ConfigError(f"cannot create the report folder {out_dir}: "
                           f"{exc.strerror or exc}") from exc
     command = bench_command(cfg, args)
+    interrupted: BenchInterrupted | None = None
     with stdout_to_stderr(args.json == "-"):
-        grouped = run_benchmark(cfg, progress=not args.no_progress)
-        payload, summaries = bench_payload(cfg, grouped, out_dir, command, bool(args.compare))
+        try:
+            grouped = run_benchmark(cfg, progress=not args.no_progress)
+        except BenchInterrupted as exc:  # Ctrl-C: keep what finished
+            interrupted = exc
+            grouped = group_results(cfg, exc.results, keep_empty=False)
+            if not grouped:
+                print(f"interrupted before any episode finished (0 of {exc.total}); nothing "
+                      f"written to {out_dir}", file=sys.stderr)
+                return 130
+        payload, summaries = bench_payload(cfg, grouped, out_dir, command,
+                                           bool(args.compare))
+        if interrupted is not None:
+            payload.update(partial=True, episodes_finished=len(interrupted.results),
+                           episodes_planned=interrupted.total)
         write_report(out_dir, grouped, summaries, payload, plots=not args.no_plots)
     out = _text_out(args.json)
     print(report_text(summaries, payload), file=out)
     print(f"report: {out_dir}", file=out)
     emit_json(payload, args.json)
+    if interrupted is not None:
+        print(f"interrupted: {len(interrupted.results)} of {interrupted.total} episodes "
+              f"finished; they are in {out_dir} (episodes.csv, results.json marked partial)",
+              file=sys.stderr)
+        return 130
     return 0
 
 
@@ -243,25 +264,42 @@ def parse_goal(text: str) -> tuple[float, float]:
 
 def run_metrics(args: argparse.Namespace) -> int:
     """nav-policy metrics: score a recorded run from an MCAP bag."""
-    from nav_policy.bench.bag import score_bag
+    from nav_policy.bench.bag import read_mission, score_bag
     from nav_policy.sim.robot import load_robot_spec
     from nav_policy.sim.world import load_world
 
-    goal = parse_goal(args.goal)
-    if args.goal_tolerance <= 0:
-        raise ConfigError(f"--goal-tolerance must be positive, got {args.goal_tolerance}")
+    mission = read_mission(args.bag) if Path(args.bag).is_file() else None
+    if args.goal is not None:
+        goal, goal_source = parse_goal(args.goal), "--goal"
+    elif mission is not None:
+        goal, goal_source = (mission["goal"][0], mission["goal"][1]), "mission"
+    else:
+        raise ConfigError(f"{args.bag} records no mission (/mission_status); give --goal X,Y")
+    if args.goal_tolerance is not None:
+        tolerance, tol_source = args.goal_tolerance, "--goal-tolerance"
+    elif mission is not None and mission.get("tolerance") and args.goal is None:
+        tolerance, tol_source = float(mission["tolerance"]), "mission"
+    elif mission is not None and args.goal is None:  # recorded before events named it
+        tolerance = _executor_default_tolerance()
+        tol_source = "the mission executor's default arrival_tolerance"
+    else:
+        tolerance, tol_source = 0.25, "default"
+    if tolerance <= 0:
+        raise ConfigError(f"--goal-tolerance must be positive, got {tolerance}")
     robot = load_robot_spec()
     radius = args.robot_radius if args.robot_radius is not None else robot.radius
     v_ref = args.v_ref if args.v_ref is not None else robot.v_max
     world = load_world(args.world) if args.world else None
     with stdout_to_stderr(args.json == "-"):
-        result = score_bag(args.bag, goal, radius, v_ref, world, args.goal_tolerance,
-                           args.odom_topic)
-    payload = {**result, "bag": str(args.bag), "goal": list(goal),
-               "goal_tolerance": args.goal_tolerance, "world": args.world,
-               "robot_radius": radius}
+        result = score_bag(args.bag, goal, radius, v_ref, world, tolerance, args.odom_topic)
+    payload = {**result, "bag": str(args.bag), "goal": list(goal), "goal_source": goal_source,
+               "goal_tolerance": tolerance, "goal_tolerance_source": tol_source,
+               "mission_state": mission.get("state") if mission else None,
+               "world": args.world, "robot_radius": radius}
     out = _text_out(args.json)
     ep = result["per_episode"][0]
+    print(f"{args.bag}: goal {goal[0]:.2f},{goal[1]:.2f} ({goal_source}), tolerance "
+          f"{tolerance:g} m ({tol_source})", file=out)
     print(f"{args.bag}: {ep['outcome']} after {ep['time_s']:.1f} s, path {ep['path_length']:.2f} m"
           f" (shortest {ep['shortest_path']:.2f} m, {result['shortest_path_source']}), "
           f"SPL {ep['spl']:.3f}, BARN {ep['barn_score']:.3f} (v_ref {v_ref} m/s)", file=out)
@@ -338,10 +376,13 @@ def _add_metrics(sub: Any) -> None:
                        description="Score a recorded run (Gazebo or a real robot) from an MCAP "
                                    "bag with the benchmark's metrics.")
     p.add_argument("--bag", required=True, help="ROS 2 MCAP file with nav_msgs/Odometry")
-    p.add_argument("--goal", required=True, metavar="X,Y",
-                   help="goal in the odometry frame (use --goal=-1,2 for negative x)")
+    p.add_argument("--goal", metavar="X,Y",
+                   help="goal in the odometry frame (use --goal=-1,2 for negative x); default: "
+                        "the last step goal of the mission the bag recorded (/mission_status)")
     p.add_argument("--world", help="world YAML (collisions by clearance, A* shortest path)")
-    p.add_argument("--goal-tolerance", type=float, default=0.25, help="metres (default 0.25)")
+    p.add_argument("--goal-tolerance", type=float, default=None,
+                   help="metres (default: the mission executor's, from the bag, with the "
+                        "mission's goal; else 0.25, the benchmark's)")
     p.add_argument("--odom-topic", help="odometry topic (default: the one ending in 'odom')")
     p.add_argument("--robot-radius", type=float, help="metres (default: config/robot.yaml)")
     p.add_argument("--v-ref", type=float, help="BARN reference speed (default: robot v_max)")
@@ -367,3 +408,19 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-a
     _add_bench(sub)
     _add_metrics(sub)
     _add_export_sdf(sub)
+
+
+def _executor_default_tolerance() -> float:
+    """mission_executor_node's arrival_tolerance in the shipped config/nav_policy.yaml (read
+    from the file: the benchmark sits below nav_policy.ros in the package layers)."""
+    import yaml
+
+    from nav_policy.paths import config_path
+
+    path = config_path("nav_policy.yaml")
+    try:
+        node = yaml.safe_load(path.read_text())["mission_executor_node"]["ros__parameters"]
+        return float(node["arrival_tolerance"])
+    except (OSError, yaml.YAMLError, KeyError, TypeError, ValueError) as exc:
+        raise ConfigError(f"cannot read mission_executor_node.arrival_tolerance from {path}: "
+                          f"{exc}; give --goal-tolerance") from exc

@@ -318,7 +318,7 @@ def plot_success(summaries: Mapping[str, Mapping[str, Any]], path: Path) -> None
     tiers = list(dict.fromkeys(t for s in summaries.values() for t in s["per_tier"]))
     names = list(summaries)
     width = 0.8 / max(len(names), 1)
-    fig, ax = plt.subplots(figsize=(1.6 + 1.4 * len(tiers), 3.2))
+    fig, ax = plt.subplots(figsize=(max(7.0, 2.0 + 1.6 * len(tiers)), 4.4))
     x = np.arange(len(tiers))
     for k, name in enumerate(names):
         rows = [summaries[name]["per_tier"].get(t, {}) for t in tiers]
@@ -331,10 +331,15 @@ def plot_success(summaries: Mapping[str, Mapping[str, Any]], path: Path) -> None
                       error_kw={"elinewidth": 0.8, "capsize": 2, "ecolor": "0.3"})
         ax.bar_label(bars, fmt="%.2f", fontsize=7)
     ax.set_xticks(x, tiers)
-    ax.set_ylim(0, 1.1)
-    ax.set_ylabel("success rate")
-    ax.set_title("success by tier (bars: Wilson 95 % interval)")
-    ax.legend(fontsize=8)
+    ax.set_ylim(0, 1.3)
+    ax.set_yticks(np.linspace(0, 1, 6))
+    ax.set_xlabel("world tier")
+    ax.set_ylabel("success rate (fraction of episodes)")
+    n = sorted({int(summaries[nm]["per_tier"][t].get("n_episodes", 0)) for nm in names
+                for t in summaries[nm]["per_tier"]})
+    per = f"{n[0]} episodes per tier" if len(n) == 1 else "episodes per tier vary"
+    ax.set_title(f"Success rate by tier ({per}; whiskers: Wilson 95 % interval)", fontsize=10)
+    ax.legend(title="planner", fontsize=8, ncol=len(names), loc="upper center")
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)
@@ -354,22 +359,46 @@ def plot_trajectories(episode: Sequence[EpisodeResult], path: Path) -> None:
     view = TopDown(world, 480).moving([m.position(0.0) for m in world.moving])
     view.goal(world.goal)
     hx, hy = world.half
-    fig, ax = plt.subplots(figsize=(5.2, 5.2 * world.size[1] / world.size[0] + 0.4))
+    fig, ax = plt.subplots(figsize=(10.0, 7.0 * world.size[1] / world.size[0] + 0.6))
     ax.imshow(view.img, extent=(-hx, hx, -hy, hy))
+    ax.set_xlabel("x (m)")
+    ax.set_ylabel("y (m)")
     ref = first.reference_path
     ax.plot(ref[:, 0], ref[:, 1], "--", color="tab:green", lw=1.2, label="shortest path (A*)")
     for k, res in enumerate(episode):
         ax.plot(res.poses[:, 0], res.poses[:, 1], color=PLANNER_COLORS[k % len(PLANNER_COLORS)],
                 lw=1.6, label=f"{res.planner}: {res.metrics['outcome']}")
-    for m in world.moving:
+    for k, m in enumerate(world.moving):
         pts = np.asarray(m.waypoints)
-        ax.plot(pts[:, 0], pts[:, 1], ":", color="tab:orange", lw=1)
+        ax.plot(pts[:, 0], pts[:, 1], ":", color="tab:orange", lw=1,
+                label="moving obstacle: track (disc at t = 0)" if k == 0 else None)
     ax.plot(*world.start[:2], "o", color="black", ms=5, label="start")
-    ax.set_title(f"{first.scenario.key} ({world.name})", fontsize=9)
-    ax.legend(fontsize=7, loc="upper right")
+    ax.plot(*world.goal[:2], "+", color="#1eaa3c", ms=10, mew=2, label="goal (0.25 m)")
+    failed = [r.planner for r in episode if not r.metrics["success"]]
+    ax.set_title(f"episode {first.scenario.key} ({world.name}): "
+                 + (f"failed: {', '.join(failed)}" if failed else "all succeeded"), fontsize=10)
+    ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1.0), borderaxespad=0.0)
     fig.tight_layout()
-    fig.savefig(path, dpi=100)
+    fig.savefig(path, dpi=100, bbox_inches="tight")
     plt.close(fig)
+
+
+def trajectory_episodes(results: Sequence[EpisodeResult], per_tier: int
+                        ) -> dict[str, list[EpisodeResult]]:
+    """The episodes to draw, `per_tier` per tier: those where some planner failed first (in
+    episode order), then the others; each with every planner's run of it."""
+    by_key: dict[str, list[EpisodeResult]] = {}
+    for r in results:
+        by_key.setdefault(r.scenario.key, []).append(r)
+    chosen: dict[str, list[EpisodeResult]] = {}
+    tiers = dict.fromkeys(r.scenario.tier for r in results)
+    for tier in tiers:
+        keys = sorted((k for k, rs in by_key.items() if rs[0].scenario.tier == tier),
+                      key=lambda k: (all(r.metrics["success"] for r in by_key[k]),
+                                     by_key[k][0].scenario.index))
+        for k in keys[:per_tier]:
+            chosen[k] = by_key[k]
+    return chosen
 
 
 def write_report(out_dir: Path, grouped: Mapping[str, Sequence[EpisodeResult]],
@@ -387,10 +416,7 @@ def write_report(out_dir: Path, grouped: Mapping[str, Sequence[EpisodeResult]],
         return written
     written.append(out_dir / "success_by_tier.png")
     plot_success(summaries, written[-1])
-    by_episode: dict[str, list[EpisodeResult]] = {}
-    for r in everything:
-        if r.scenario.index < trajectories_per_tier:
-            by_episode.setdefault(r.scenario.key, []).append(r)
+    by_episode = trajectory_episodes(everything, trajectories_per_tier)
     (out_dir / "trajectories").mkdir(exist_ok=True)
     for key, episode in by_episode.items():
         written.append(out_dir / "trajectories" / f"{key.replace('/', '_')}.png")

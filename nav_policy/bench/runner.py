@@ -9,6 +9,7 @@ which episode. Only `planner.compute` is timed.
 
 from __future__ import annotations
 
+import contextlib
 import math
 import multiprocessing as mp
 import os
@@ -29,6 +30,7 @@ from nav_policy.bench.scenarios import (
     world_scenarios,
 )
 from nav_policy.errors import ConfigError, ModelError, NavPolicyError
+from nav_policy.interrupts import hold_interrupts, ignore_sigint
 from nav_policy.sim.robot import RobotSpec, load_robot_spec
 from nav_policy.sim.world import World
 
@@ -279,6 +281,33 @@ def _result(task: EpisodeTask, world: World, ref_path: np.ndarray, traj: np.ndar
                          reference_path=np.asarray(ref_path, dtype=np.float64))
 
 
+# ---- interrupts -------------------------------------------------------------------------------
+
+
+class BenchInterrupted(KeyboardInterrupt):
+    """Ctrl-C during a benchmark: the episodes that had finished (in task order) and how many
+    were planned. A KeyboardInterrupt, so code that does not know it still stops."""
+
+    def __init__(self, results: Sequence[EpisodeResult], total: int) -> None:
+        super().__init__(f"interrupted after {len(results)} of {total} episodes")
+        self.results = list(results)
+        self.total = total
+
+
+def _kill_pool(pool: ProcessPoolExecutor) -> None:
+    """Stop a process pool now: queued episodes dropped, running workers terminated."""
+    procs = list((getattr(pool, "_processes", None) or {}).values())
+    pool.shutdown(wait=False, cancel_futures=True)
+    for p in procs:
+        if p.is_alive():
+            p.terminate()
+    for p in procs:
+        p.join(3.0)
+        if p.is_alive():
+            p.kill()
+            p.join(1.0)
+
+
 # ---- backends ---------------------------------------------------------------------------------
 
 
@@ -308,27 +337,26 @@ def default_workers() -> int:
     return max(1, min(2, os.cpu_count() or 1))
 
 
-def _run_inline(tasks: Sequence[EpisodeTask], bar: _Progress) -> list[EpisodeResult]:
-    out = []
-    for task in tasks:
-        out.append(run_episode(task))
-        bar.update(out[-1])
-    return out
+def _run_inline(tasks: Sequence[EpisodeTask], bar: _Progress,
+                done: dict[int, EpisodeResult]) -> None:
+    for i, task in enumerate(tasks):
+        done[i] = run_episode(task)
+        bar.update(done[i])
 
 
-def _run_pool(tasks: Sequence[EpisodeTask], workers: int, bar: _Progress) -> list[EpisodeResult]:
-    out: list[EpisodeResult | None] = [None] * len(tasks)
+def _run_pool(tasks: Sequence[EpisodeTask], workers: int, bar: _Progress,
+              done: dict[int, EpisodeResult]) -> None:
     ctx = mp.get_context("spawn")  # no fork after torch/onnxruntime threads start
-    with ProcessPoolExecutor(max_workers=workers, mp_context=ctx) as pool:
+    pool = ProcessPoolExecutor(max_workers=workers, mp_context=ctx, initializer=ignore_sigint)
+    try:
         futures = {pool.submit(run_episode, task): i for i, task in enumerate(tasks)}
-        try:
-            for fut in as_completed(futures):
-                out[futures[fut]] = fut.result()
-                bar.update(out[futures[fut]])  # type: ignore[arg-type]
-        except BaseException:
-            pool.shutdown(wait=False, cancel_futures=True)  # fail fast: drop queued episodes
-            raise
-    return out  # type: ignore[return-value]
+        for fut in as_completed(futures):
+            done[futures[fut]] = fut.result()
+            bar.update(done[futures[fut]])
+    except BaseException:
+        _kill_pool(pool)  # fail fast, Ctrl-C included: no worker outlives the benchmark
+        raise
+    pool.shutdown(wait=True)
 
 
 def _import_ray() -> Any:
@@ -355,25 +383,29 @@ def _ray_start(ray: Any, address: str, num_cpus: int) -> bool:
     return True
 
 
-def _run_ray(tasks: Sequence[EpisodeTask], address: str, num_cpus: int,
-             bar: _Progress) -> list[EpisodeResult]:
+def _run_ray(tasks: Sequence[EpisodeTask], address: str, num_cpus: int, bar: _Progress,
+             done: dict[int, EpisodeResult]) -> None:
     ray = _import_ray()
     started = _ray_start(ray, address, num_cpus)
+    pending: list[Any] = []
     try:
         remote = ray.remote(num_cpus=1)(run_episode)
         refs = [remote.remote(task) for task in tasks]
         index = {ref: i for i, ref in enumerate(refs)}
-        out: list[EpisodeResult | None] = [None] * len(tasks)
         pending = list(refs)
         while pending:
-            done, pending = ray.wait(pending, num_returns=1)
-            for ref in done:
+            ready, pending = ray.wait(pending, num_returns=1)
+            for ref in ready:
                 try:
-                    out[index[ref]] = ray.get(ref)
+                    done[index[ref]] = ray.get(ref)
                 except ray.exceptions.RayTaskError as exc:
                     raise exc.as_instanceof_cause() from None
-                bar.update(out[index[ref]])  # type: ignore[arg-type]
-        return out  # type: ignore[return-value]
+                bar.update(done[index[ref]])
+    except BaseException:
+        for ref in pending:  # a shared cluster keeps running: stop this run's episodes there
+            with contextlib.suppress(Exception):
+                ray.cancel(ref, force=True)
+        raise
     finally:
         if started:
             ray.shutdown()
@@ -381,16 +413,26 @@ def _run_ray(tasks: Sequence[EpisodeTask], address: str, num_cpus: int,
 
 def run_tasks(tasks: Sequence[EpisodeTask], workers: int = 1, ray: str | None = None,
               progress: bool = True) -> list[EpisodeResult]:
-    """Run tasks on Ray (`ray` = address, 'auto' or 'local'), a process pool, or inline."""
+    """Run tasks on Ray (`ray` = address, 'auto' or 'local'), a process pool, or inline.
+
+    Ctrl-C stops every backend within seconds (workers included) and raises BenchInterrupted
+    with the episodes that had finished."""
     bar = _Progress(len(tasks), progress)
+    done: dict[int, EpisodeResult] = {}
     try:
         if ray:
-            return _run_ray(tasks, ray, max(workers, 1), bar)
-        if workers > 1 and len(tasks) > 1:
-            return _run_pool(tasks, min(workers, len(tasks)), bar)
-        return _run_inline(tasks, bar)
+            _run_ray(tasks, ray, max(workers, 1), bar, done)
+        elif workers > 1 and len(tasks) > 1:
+            _run_pool(tasks, min(workers, len(tasks)), bar, done)
+        else:
+            _run_inline(tasks, bar, done)
+    except KeyboardInterrupt:
+        hold_interrupts("writing the finished episodes")
+        bar.close()
+        raise BenchInterrupted([done[i] for i in sorted(done)], len(tasks)) from None
     finally:
         bar.close()
+    return [done[i] for i in range(len(tasks))]
 
 
 def barn_v_ref(protocol: str, robot: RobotSpec) -> float:
@@ -419,8 +461,15 @@ def run_benchmark(cfg: BenchConfig, factory: PlannerFactory | None = None,
     if factory is None:
         check_planner_names([p.name for p in cfg.planners])
     preflight(cfg.planners, load_robot_spec(), factory)
-    results = run_tasks(make_tasks(cfg, factory), cfg.workers, cfg.ray, progress)
+    return group_results(cfg, run_tasks(make_tasks(cfg, factory), cfg.workers, cfg.ray,
+                                        progress))
+
+
+def group_results(cfg: BenchConfig, results: Sequence[EpisodeResult],
+                  keep_empty: bool = True) -> dict[str, list[EpisodeResult]]:
+    """Results by planner name in cfg's order (without planners that have none, unless
+    keep_empty: an interrupted run reports only planners with finished episodes)."""
     grouped: dict[str, list[EpisodeResult]] = {p.name: [] for p in cfg.planners}
     for res in results:
         grouped[res.planner].append(res)
-    return grouped
+    return grouped if keep_empty else {k: v for k, v in grouped.items() if v}

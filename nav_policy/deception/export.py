@@ -164,7 +164,11 @@ def export_run(run_dir: str | Path, out: str | Path, checkpoint: str = "best",
     run = Path(run_dir)
     meta = read_meta(run)
     ck_path = run / "checkpoints" / f"{checkpoint}.pt"
-    if not ck_path.exists():
+    if not ck_path.exists() and (run / "checkpoints" / "last.pt").exists():
+        import sys
+
+        print(f"note: {run} has no {checkpoint} checkpoint; exporting the last one (last.pt)",
+              file=sys.stderr)
         ck_path = run / "checkpoints" / "last.pt"
     if not ck_path.exists():
         raise ModelError(f"{run} has no checkpoint to export")

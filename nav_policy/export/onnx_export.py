@@ -94,6 +94,12 @@ def export_run(run_dir: str | Path, out: str | Path, checkpoint: str = "best",
         if not ck:
             raise ModelError(f"{run} has no checkpoint to export")
         model_file = ck[-1]
+        if checkpoint == "best":
+            import sys
+
+            print(f"note: {run} has no best checkpoint (best_model.zip is written at the first "
+                  f"evaluation, eval.every_steps); exporting the last one, {model_file.name}",
+                  file=sys.stderr)
         norm_file = model_file.with_name(f"{model_file.stem}_vecnormalize.pkl")
         best_step = int(model_file.stem.split("_")[1])
     best_step += int(meta.get("init_from_steps", 0))  # staged runs count all their steps
@@ -145,7 +151,11 @@ def export_run(run_dir: str | Path, out: str | Path, checkpoint: str = "best",
     if not diff <= PARITY_TOL:
         tmp.unlink(missing_ok=True)
         raise ModelError(f"parity check failed: max abs diff {diff:.2e} > {PARITY_TOL:.0e}")
-    tmp.replace(out)
+    try:
+        tmp.replace(out)
+    except OSError as exc:
+        tmp.unlink(missing_ok=True)
+        raise ModelError(f"cannot write {out}: {exc.strerror or exc}") from exc
     report = {"out": str(out), "parity_max_abs_diff": diff, "parity_samples": len(obs),
               "trained_steps": best_step, "checkpoint": str(model_file), "obs_dim": spec.size}
     from nav_policy.export.model_card import write_model_card

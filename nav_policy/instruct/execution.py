@@ -99,7 +99,11 @@ class MissionRunner:
     def event(self, state: str, now: float, reason: str = "") -> dict[str, Any]:
         step = self.steps[self.index] if 0 <= self.index < len(self.steps) else None
         goal = self.current_point()
-        return {"mission": self.mission_id, "state": state, "step": min(max(self.index, 0), max(len(self.steps) - 1, 0)),
+        tol = None
+        if goal is not None and self.target is not None:  # the radius that counts as reached
+            last = self.waypoint == len(self.target.waypoints) - 1
+            tol = self.cfg.arrival_tolerance if last else self.cfg.pass_tolerance
+        return {"mission": self.mission_id, "state": state, "tolerance": tol, "step": min(max(self.index, 0), max(len(self.steps) - 1, 0)),
                 "steps": len(self.steps), "action": step.action if step else None,
                 "target": step.target if step else None,
                 "goal": [goal[0], goal[1]] if goal else None,

@@ -19,7 +19,8 @@ from typing import Any
 from nav_policy.instruct.errors import LandmarkFileError
 
 KINDS = ("object", "area", "door")
-_KEYS = frozenset({"name", "aliases", "position", "kind", "extent"})
+_KEYS = frozenset({"name", "aliases", "position", "kind", "extent"})  # of each landmark
+_FILE_KEYS = ("landmarks",)  # the file's top level
 _REQUIRED_KEYS = ("name", "position", "kind")
 MAX_NAME_CHARS = 80
 MAX_LANDMARKS = 10_000
@@ -166,11 +167,9 @@ def parse_landmark(entry: Any, index: int, source: str) -> Landmark:
     where = f"{source}: landmark #{index + 1}"
     if not isinstance(entry, Mapping):
         raise LandmarkFileError(f"{where} must be a mapping with name, position and kind")
-    unknown = sorted(str(k) for k in entry if k not in _KEYS)
-    if unknown:
-        raise LandmarkFileError(
-            f"{where}: unknown key(s) {', '.join(unknown)} (allowed: {', '.join(sorted(_KEYS))})"
-        )
+    from nav_policy.yamlcheck import check_keys
+
+    check_keys(entry, _KEYS, where, LandmarkFileError)
     for key in _REQUIRED_KEYS:
         if key not in entry:
             name = entry.get("name")
@@ -194,6 +193,11 @@ def parse_landmark(entry: Any, index: int, source: str) -> Landmark:
 
 def landmarks_from_data(data: Any, source: str = "<memory>") -> LandmarkMap:
     """A LandmarkMap from decoded YAML/JSON data."""
+    from nav_policy.yamlcheck import check_keys, closest
+
+    if isinstance(data, Mapping) and ("landmarks" in data or any(
+            closest(str(k), _FILE_KEYS) for k in data)):  # `landmark:` is a typo, say so
+        check_keys(data, _FILE_KEYS, source, LandmarkFileError)
     if not isinstance(data, Mapping) or "landmarks" not in data:
         raise LandmarkFileError(f"{source}: expected a mapping with a 'landmarks' list")
     entries = data["landmarks"]

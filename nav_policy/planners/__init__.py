@@ -35,6 +35,9 @@ def load_planner_config(name: str, path: str | Path | None = None) -> dict[str, 
         raise ConfigError(f"cannot read planner config {cfg_file}: {exc}") from exc
     if not isinstance(data, dict):
         raise ConfigError(f"planner config {cfg_file}: expected a mapping at the top level")
+    from nav_policy.yamlcheck import check_keys
+
+    check_keys(data, PLANNERS, f"planner config {cfg_file}")
     section = data.get(name) or {}
     if not isinstance(section, dict):
         raise ConfigError(f"planner config {cfg_file}: '{name}' must be a mapping")
@@ -42,11 +45,15 @@ def load_planner_config(name: str, path: str | Path | None = None) -> dict[str, 
 
 
 def _build_config(config_cls: type, name: str, params: dict[str, Any]) -> Any:
+    from nav_policy.yamlcheck import closest
+
     known = {f.name for f in fields(config_cls)}
     unknown = sorted(set(params) - known)
     if unknown:
-        raise ConfigError(f"unknown {name} parameter(s) {', '.join(unknown)}; "
-                          f"known: {', '.join(sorted(known))}")
+        best = closest(unknown[0], known)
+        hint = f" (did you mean {best!r}?)" if best else ""
+        raise ConfigError(f"unknown {name} parameter(s) {', '.join(unknown)}{hint} (config/"
+                          f"planners.yaml or keyword); known: {', '.join(sorted(known))}")
     try:
         return config_cls(**params)
     except TypeError as exc:

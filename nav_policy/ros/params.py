@@ -380,8 +380,12 @@ def check_values(node: str, values: Mapping[str, Any]) -> str | None:
                 return problem
             continue
         if spec is None:
+            from nav_policy.yamlcheck import closest
+
             known = sorted([*specs, *NODE_EXTRAS.get(node, {})])
-            return f"unknown parameter {name} for {node}; known: {', '.join(known)}"
+            best = closest(name, known)
+            hint = f" (did you mean {best}?)" if best else ""
+            return f"unknown parameter {name} for {node}{hint}; known: {', '.join(known)}"
         problem = spec.check(value)
         if problem:
             return problem
@@ -396,6 +400,8 @@ def load_param_file(path: str | Path) -> dict[str, dict[str, Any]]:
     Accepts `node:` and `/**/node:` / `/ns/node:` keys (the last path element names the node);
     nodes this package does not know are kept unchecked (other concerns' nodes).
     """
+    from nav_policy.yamlcheck import check_keys, closest
+
     p = Path(path)
     try:
         data = yaml.safe_load(p.read_text())
@@ -406,8 +412,13 @@ def load_param_file(path: str | Path) -> dict[str, dict[str, Any]]:
     out: dict[str, dict[str, Any]] = {}
     for key, section in data.items():
         node = str(key).rstrip("/").split("/")[-1]
+        near = closest(node, NODE_PARAMS) if node not in NODE_PARAMS else None
+        if near is not None:  # other packages' nodes pass unchecked; a near miss is a typo
+            raise ConfigError(f"parameter file {p}: unknown node {node!r} (did you mean "
+                              f"{near!r}?); this package's nodes: {', '.join(NODE_PARAMS)}")
         if not isinstance(section, dict) or not isinstance(section.get("ros__parameters"), dict):
             raise ConfigError(f"parameter file {p}: {key} needs a ros__parameters: mapping")
+        check_keys(section, ("ros__parameters",), f"parameter file {p}: {key}")
         values = dict(section["ros__parameters"])
         if node in NODE_PARAMS:
             problem = check_values(node, values)

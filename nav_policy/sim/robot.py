@@ -61,6 +61,12 @@ class RobotSpec:
     camera_offset: tuple[float, float, float] = (0.15, 0.0, 0.12)
 
 
+# sections of config/robot.yaml and the keys of its robot: section (lidar: and camera: hold
+# the fields of LidarConfig and CameraConfig); the geometry comes from the URDF
+ROBOT_FILE_KEYS = ("robot", "lidar", "camera")
+ROBOT_KEYS = ("urdf", "v_max", "w_max", "acc_v", "acc_w")
+
+
 def _urdf_geometry(urdf: Path) -> dict[str, float]:
     try:
         root = ET.parse(urdf).getroot()
@@ -96,6 +102,16 @@ def load_robot_spec(path: str | Path | None = None, **overrides: object) -> Robo
         raise ConfigError(f"cannot read robot config {cfg_file}: {exc}") from exc
     if not isinstance(cfg, dict) or "robot" not in cfg:
         raise ConfigError(f"robot config {cfg_file} has no 'robot:' section")
+    from dataclasses import fields
+
+    from nav_policy.yamlcheck import check_keys
+
+    check_keys(cfg, ROBOT_FILE_KEYS, f"robot config {cfg_file}")
+    for section, known in (("robot", ROBOT_KEYS), ("lidar", [f.name for f in fields(LidarConfig)]),
+                           ("camera", [f.name for f in fields(CameraConfig)])):
+        if not isinstance(cfg.get(section) or {}, dict):
+            raise ConfigError(f"robot config {cfg_file}: '{section}' must be a mapping")
+        check_keys(cfg.get(section) or {}, known, f"robot config {cfg_file}: {section}")
     robot = dict(cfg["robot"])
     robot.update(overrides)
     urdf = Path(robot.pop("urdf"))

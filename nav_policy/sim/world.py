@@ -27,9 +27,19 @@ import numpy as np
 import yaml
 
 from nav_policy.errors import WorldError
+from nav_policy.yamlcheck import check_keys
 
 WALL_THICKNESS = 0.1
 DEFAULT_HEIGHT = 0.5
+
+# the keys a world YAML may hold, per level (an unknown one is an error naming the closest);
+# a new key is one more name here and its reading in world_from_dict
+WORLD_KEYS = ("name", "size", "obstacles", "moving", "start", "goal", "tier", "seed",
+              "shortest_path")
+BOX_KEYS = ("type", "center", "size", "yaw", "height")
+CYLINDER_KEYS = ("type", "center", "radius", "height")
+MOVING_KEYS = ("radius", "speed", "waypoints", "height")  # the ping-pong form
+TIMED_KEYS = ("radius", "trajectory", "loop", "height")  # the timed form
 
 
 @dataclass(frozen=True)
@@ -279,6 +289,7 @@ def _entries(data: dict[str, Any], key: str, source: str) -> list[Any]:
 def world_from_dict(data: Any, source: str = "world") -> World:
     if not isinstance(data, dict):
         raise WorldError(f"{source}: expected a mapping at the top level")
+    check_keys(data, WORLD_KEYS, source, WorldError)
     size = _vec(data, "size", 2, source)
     if min(size) <= 0:
         raise WorldError(f"{source}: 'size' must be positive, got {size}")
@@ -288,6 +299,9 @@ def world_from_dict(data: Any, source: str = "world") -> World:
         if not isinstance(ob, dict):
             raise WorldError(f"{where}: expected a mapping")
         kind = ob.get("type")
+        if kind in ("box", "cylinder"):
+            check_keys(ob, BOX_KEYS if kind == "box" else CYLINDER_KEYS, f"{where} ({kind})",
+                       WorldError)
         if kind == "box":
             sz = _vec(ob, "size", 2, where)
             if min(sz) <= 0:
@@ -307,8 +321,10 @@ def world_from_dict(data: Any, source: str = "world") -> World:
         if not isinstance(m, dict):
             raise WorldError(f"{where}: expected a mapping")
         if "trajectory" in m:
+            check_keys(m, TIMED_KEYS, where, WorldError)
             moving.append(_timed(m, where))
             continue
+        check_keys(m, MOVING_KEYS, where, WorldError)
         wps = m.get("waypoints")
         if not isinstance(wps, list) or not wps:
             raise WorldError(f"{where}: 'waypoints' must be a non-empty list of [x, y]")

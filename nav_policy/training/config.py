@@ -153,6 +153,12 @@ def validate_config(model: type[M], data: dict[str, Any], source: str) -> M:
         return model(**data)
     except ValidationError as exc:
         first = exc.errors()[0]
+        if first["type"] == "extra_forbidden":  # a typo: name the closest known key
+            from nav_policy.yamlcheck import pydantic_extra_message
+
+            text = pydantic_extra_message(model, tuple(first["loc"]), f"config {source}")
+            if text:
+                raise ConfigError(text) from exc
         loc = ".".join(str(x) for x in first["loc"])
         raise ConfigError(f"config {source}: {loc}: {first['msg']}") from exc
 

@@ -151,8 +151,10 @@ def _driver(model: str | None) -> Any:
 
 def _worker_init(cfg_json: str, driver_model: str | None) -> None:
     from nav_policy.envs.registration import register_envs
+    from nav_policy.interrupts import ignore_sigint
 
     register_envs()  # the ids, also in a fresh worker process
+    ignore_sigint()  # Ctrl-C is the trainer's to handle (the pool terminates its workers)
 
     cfg = TrainEbmConfig.model_validate_json(cfg_json)
     _WORKER["cfg"] = cfg

@@ -16,6 +16,7 @@ from __future__ import annotations
 import csv
 import json
 import math
+import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -24,7 +25,7 @@ from typing import Any
 import numpy as np
 
 from nav_policy.codecs import encode_action
-from nav_policy.envs.registration import codec_specs
+from nav_policy.envs.registration import check_env_kwargs, codec_specs
 from nav_policy.errors import ConfigError
 from nav_policy.training.ebm_config import (
     TrainEbmConfig,
@@ -199,11 +200,13 @@ def train_ebm(config: str | Path | None = None, resume: str | Path | None = None
         cfg = load_ebm_config(run / "config.yaml", overrides)
     else:
         cfg = load_ebm_config(config, overrides)
+        check_env_kwargs(cfg.env, f"config {config}")  # before the run folder and any worker
     if cfg.data.dagger_rounds > 0 and export_driver is None and not collect_only:
         raise ConfigError(f"data.dagger_rounds = {cfg.data.dagger_rounds} needs an exporter for "
                           "the DAgger driver: run `nav-policy train ebm`, or pass export_driver")
     if not resume:
         run = create_run_dir(runs_root, "ebm", cfg.model_dump(mode="json"), cfg.seed)
+    print(f"run directory: {run}", file=sys.stderr)
     data, data_path = _load_or_collect(cfg, run)
     write_meta(run, dataset_file=str(data_path))
     if collect_only:  # demonstrations only (e.g. for rl's bc_init.dataset); --resume trains on

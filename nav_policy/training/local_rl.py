@@ -23,7 +23,12 @@ from tqdm import tqdm
 
 from nav_policy.errors import ConfigError
 from nav_policy.training.config import TrainLocalConfig, load_config
-from nav_policy.training.rundir import create_run_dir, read_meta, write_meta
+from nav_policy.training.rundir import (
+    TrainingInterrupted,
+    create_run_dir,
+    read_meta,
+    write_meta,
+)
 
 ENV_ID = "nav_policy/LocalNav-v0"
 
@@ -33,8 +38,11 @@ def _make_env(env_kwargs: dict[str, Any], rank: int, seed: int):  # type: ignore
         from stable_baselines3.common.monitor import Monitor
 
         from nav_policy.envs.registration import register_envs
+        from nav_policy.interrupts import ignore_sigint, in_worker_process
 
         register_envs()  # the ids, also in a fresh worker process
+        if in_worker_process():  # a terminal's Ctrl-C reaches workers too; the trainer stops them
+            ignore_sigint()
 
         env = gym.make(ENV_ID, **env_kwargs)
         env = Monitor(env, info_keywords=("is_success", "collision"))
@@ -66,10 +74,11 @@ def _callback_cls():  # type: ignore[no-untyped-def]
     class _Callback(BaseCallback):
         """Curriculum, progress bar with success rate, checkpoints and periodic evaluation."""
 
-        def __init__(self, cfg: TrainLocalConfig, run: Path, start_step: int) -> None:
+        def __init__(self, cfg: TrainLocalConfig, run: Path, start_step: int,
+                     target_step: int | None = None) -> None:
             super().__init__()
             self.cfg, self.run = cfg, run
-            self.bar = tqdm(total=cfg.total_steps, initial=start_step, unit="step",
+            self.bar = tqdm(total=target_step or cfg.total_steps, initial=start_step, unit="step",
                             dynamic_ncols=True, file=sys.stderr, desc="train local")
             self.recent: list[float] = []
             self.actor_frozen = False
@@ -286,19 +295,25 @@ def train_local(config: str | Path | None = None, resume: str | Path | None = No
         VecNormalize,
     )
 
+    from nav_policy.envs.registration import check_env_kwargs
+
     if resume:
         run = Path(resume)
         meta = read_meta(run)
-        cfg = load_config(run / "config.yaml")
+        cfg = load_config(run / "config.yaml", overrides)
         ckpt = _latest_checkpoint(run)
         if ckpt is None:
             raise ConfigError(f"{run} has no checkpoint to resume from")
+        if not _resume_target(run, cfg, ckpt[2], overrides):
+            return run
     else:
         if config is None:
             raise ConfigError("train local needs --config FILE or --resume RUN_DIR")
         cfg = load_config(config, overrides)
+        check_env_kwargs(cfg.env, f"config {config}")  # before the run folder and any worker
         run = create_run_dir(runs_root, "local", cfg.model_dump(), cfg.seed)
         meta, ckpt = read_meta(run), None
+    print(f"run directory: {run}", file=sys.stderr)
     torch.set_num_threads(1)
     env_kwargs = dict(cfg.env)
     first = cfg.stage_at(ckpt[2] if ckpt else 0)  # the first episodes come from the curriculum too
@@ -339,21 +354,90 @@ def train_local(config: str | Path | None = None, resume: str | Path | None = No
                         **cfg.sac.model_dump())
     t0 = time.time()
     remaining = cfg.total_steps - start_step
+    target = start_step + rounded_steps(cfg, remaining)
+    if target != cfg.total_steps:
+        chunk = cfg.ppo.n_steps * cfg.n_envs if cfg.algo == "ppo" else cfg.n_envs
+        what = (f"PPO collects rollouts of n_steps x n_envs = {cfg.ppo.n_steps} x {cfg.n_envs} = "
+                if cfg.algo == "ppo" else f"SAC steps {cfg.n_envs} envs at once: multiples of ")
+        print(f"note: {what}{chunk} steps, so total_steps {cfg.total_steps} trains to step "
+              f"{target}", file=sys.stderr)
     stopped = False
-    if remaining > 0:
-        try:
-            model.learn(total_timesteps=remaining, callback=_callback_cls()(cfg, run, start_step),
-                        reset_num_timesteps=ckpt is None, tb_log_name="run")
-        except KeyboardInterrupt:  # Ctrl-C: keep what was learnt, resumable with --resume
-            stopped = True
-            ck = run / "checkpoints"
-            model.save(ck / f"step_{model.num_timesteps}.zip")
-            model.get_vec_normalize_env().save(
-                str(ck / f"step_{model.num_timesteps}_vecnormalize.pkl"))
-            print(f"stopped at step {model.num_timesteps}; resume with --resume {run}",
-                  file=sys.stderr)
+    callback = _callback_cls()(cfg, run, start_step, target)
+    try:
+        model.learn(total_timesteps=remaining, callback=callback,
+                    reset_num_timesteps=ckpt is None, tb_log_name="run")
+    except KeyboardInterrupt:  # Ctrl-C: keep what was learnt, resumable with --resume
+        from nav_policy.interrupts import hold_interrupts
+
+        hold_interrupts("saving the checkpoint")
+        stopped = True
+        callback.bar.close()  # the message below gets its own line
+        ck = run / "checkpoints"
+        model.save(ck / f"step_{model.num_timesteps}.zip")
+        model.get_vec_normalize_env().save(
+            str(ck / f"step_{model.num_timesteps}_vecnormalize.pkl"))
+        print(f"\ninterrupted: checkpoint saved at step {model.num_timesteps}; resume with: "
+              f"nav-policy train local --resume {run}", file=sys.stderr)
     wall = float(meta.get("wall_time_s", 0.0)) + time.time() - t0
     write_meta(run, wall_time_s=round(wall, 1), trained_steps=int(model.num_timesteps),
                **({"stopped_early_at": int(model.num_timesteps)} if stopped else {}))
-    venv.close()
+    _close_quietly(venv, interrupted=stopped)
+    if stopped:
+        raise TrainingInterrupted(run, int(model.num_timesteps))
     return run
+
+
+def rounded_steps(cfg: TrainLocalConfig, steps: int) -> int:
+    """The steps SB3 really trains for `steps` requested: whole PPO rollouts (n_steps x n_envs),
+    or whole vectorised SAC steps (n_envs)."""
+    chunk = cfg.ppo.n_steps * cfg.n_envs if cfg.algo == "ppo" else cfg.n_envs
+    return -(-max(steps, 0) // chunk) * chunk
+
+
+def _resume_target(run: Path, cfg: TrainLocalConfig, trained: int,
+                   overrides: dict[str, Any] | None) -> bool:
+    """Whether a resumed run has steps left; with --total-steps the run's config is extended
+    (config.yaml rewritten, so later resumes keep the new total). False: nothing to do (said)."""
+    import yaml
+
+    if overrides and set(overrides) - {"total_steps"}:
+        raise ConfigError(f"--resume keeps the run's config; only --total-steps can change "
+                          f"(got {', '.join(sorted(overrides))})")
+    asked = (overrides or {}).get("total_steps")
+    if asked is not None:
+        if asked <= trained:
+            raise ConfigError(f"--total-steps {asked}: {run} has already trained {trained} steps; "
+                              f"give more than {trained} to extend it")
+        (run / "config.yaml").write_text(yaml.safe_dump(cfg.model_dump(), sort_keys=False))
+        print(f"extending {run} from step {trained} to total_steps {asked}", file=sys.stderr)
+        return True
+    if trained >= cfg.total_steps:
+        print(f"nothing to train: {run} is at step {trained}, its total_steps is "
+              f"{cfg.total_steps}; add --total-steps N (N > {trained}) to train further",
+              file=sys.stderr)
+        return False
+    return True
+
+
+def _close_quietly(venv: Any, interrupted: bool = False) -> None:
+    """Close the vectorised env. After Ctrl-C the worker pipes may hold half-read replies (the
+    interrupt can land between two workers' answers), so the workers are terminated instead of
+    asked: a polite close would wait forever."""
+    import contextlib
+
+    inner = venv
+    while not hasattr(inner, "processes") and hasattr(inner, "venv"):
+        inner = inner.venv
+    if interrupted and hasattr(inner, "processes"):
+        for p in inner.processes:
+            if p.is_alive():
+                p.terminate()
+        for p in inner.processes:
+            p.join(5)
+            if p.is_alive():
+                p.kill()
+                p.join(1)
+        inner.closed = True
+        return
+    with contextlib.suppress(EOFError, BrokenPipeError, ConnectionResetError, OSError):
+        venv.close()

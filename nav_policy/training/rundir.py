@@ -41,6 +41,14 @@ def create_run_dir(root: str | Path, kind: str, config: dict[str, Any], seed: in
     return run
 
 
+class TrainingInterrupted(KeyboardInterrupt):
+    """Ctrl-C during training, after the checkpoint was saved: the run and its step."""
+
+    def __init__(self, run: Path, step: int) -> None:
+        super().__init__(f"stopped at step {step}")
+        self.run, self.step = run, step
+
+
 def read_meta(run: Path) -> dict[str, Any]:
     try:
         return json.loads((run / "meta.json").read_text())
