@@ -37,6 +37,7 @@ from pathlib import Path
 from typing import Any
 
 from nav_policy.errors import ConfigError
+from nav_policy.planners import LEARNED_PLANNERS, PLANNERS
 
 DEFAULT_INSTRUCTION = ("go past the couch, then go to the kitchen door and wait 2 seconds, "
                        "then turn left")
@@ -60,7 +61,7 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-a
                    help="world YAML (default: the shipped sim/worlds/home.yaml)")
     p.add_argument("--landmarks", type=Path, default=None,
                    help="landmark YAML (default: the shipped config/landmarks_demo.yaml)")
-    p.add_argument("--planner", choices=("rl", "ebm", "dwa", "mppi"), default=None,
+    p.add_argument("--planner", choices=PLANNERS, default=None,
                    help="local planner (default: dwa, so the demo does not depend on a "
                         "learned model; the shipped rl and ebm policies pass the default "
                         "mission too, docs/DEMO.md)")
@@ -128,7 +129,7 @@ def check_model(planner: str, model: Path | None) -> None:
     from nav_policy.errors import ModelError
     from nav_policy.paths import input_file_problem, model_path
 
-    if planner not in ("rl", "ebm"):
+    if planner not in LEARNED_PLANNERS:
         if model is not None:
             raise ConfigError(f"--model applies to the learned planners (rl, ebm), not {planner}")
         return
@@ -843,23 +844,18 @@ def run_episode(planner_name: str, tier: str, seed: int, model: Path | None = No
     import gymnasium as gym
     import numpy as np
 
-    import nav_policy  # noqa: F401
-    from nav_policy.codecs import encode_action
     from nav_policy.planners import make_planner
+    from nav_policy.planners.episode import drive
 
     env = gym.make("nav_policy/LocalNav-v0", tier=tier)
     base = env.unwrapped
     planner = make_planner(planner_name, robot=base.robot, model=model, seed=seed)
     env.reset(seed=seed, options={"tier": tier, "world_seed": seed})
-    planner.reset()
-    done, info, speeds = False, {}, [0.0]
     t0 = time.perf_counter()
-    while not done:
-        v, w = planner.compute(base.sensors())
-        _, _, term, trunc, info = env.step(encode_action(v, w, base.action_spec))
-        speeds.append(base.sim.v)
-        done = term or trunc
+    info = drive(env, planner).info
     traj = np.array(base.trajectory)
+    # ground speed per control step (m/s), from the poses the robot actually took
+    speeds = np.concatenate([[0.0], np.hypot(*np.diff(traj[:, :2], axis=0).T) / base.sim.dt])
     result = {
         "planner": planner_name, "tier": tier, "seed": seed, "world": base.world.name,
         "success": bool(info["is_success"]), "collision": bool(info["collision"]),

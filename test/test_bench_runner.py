@@ -222,7 +222,7 @@ def test_untrained_learned_planner_is_named(capsys: pytest.CaptureFixture[str],
                                            ) -> None:
     """Without its model file the bench names the planner and how to train it (the shipped
     file's name is pointed elsewhere: both learned models ship)."""
-    from nav_policy.export import planner as planner_mod
+    from nav_policy.planners import learned as planner_mod
 
     monkeypatch.setitem(planner_mod.DEFAULT_MODELS, "ebm", "not_trained_ebm.onnx")
     err = _one_line_error(capsys, ["bench", "--planner", "ebm", "--tier", "easy", "--episodes",

@@ -21,9 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from nav_policy.errors import ConfigError, ModelError
-
-LEARNED = ("rl", "ebm")
-
+from nav_policy.planners import LEARNED_PLANNERS as LEARNED
 
 # ---- shared helpers -----------------------------------------------------------------------------
 

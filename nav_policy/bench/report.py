@@ -17,9 +17,10 @@ import numpy as np
 
 from nav_policy.bench.barn import V_REF as BARN_V_REF
 from nav_policy.bench.metrics import summarize
-from nav_policy.bench.runner import LEARNED_PLANNERS, EpisodeResult
+from nav_policy.bench.runner import EpisodeResult
+from nav_policy.planners import CLASSICAL_PLANNERS, LEARNED_PLANNERS
 
-CLASSICAL_ORDER: tuple[str, ...] = ("dwa", "mppi")
+CLASSICAL_ORDER: tuple[str, ...] = CLASSICAL_PLANNERS
 TIER_KEYS: tuple[str, ...] = ("success_rate", "collision_rate", "timeout_rate", "spl",
                               "barn_score", "mean_time_s")
 CSV_FIELDS: tuple[str, ...] = (

@@ -14,7 +14,6 @@ import math
 import multiprocessing as mp
 import os
 import sys
-import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass
@@ -31,11 +30,11 @@ from nav_policy.bench.scenarios import (
 )
 from nav_policy.errors import ConfigError, ModelError, NavPolicyError
 from nav_policy.interrupts import hold_interrupts, ignore_sigint
+from nav_policy.planners import LEARNED_PLANNERS, PLANNERS
+from nav_policy.planners.episode import drive
 from nav_policy.sim.robot import RobotSpec, load_robot_spec
 from nav_policy.sim.world import World
 
-KNOWN_PLANNERS: tuple[str, ...] = ("rl", "ebm", "dwa", "mppi")
-LEARNED_PLANNERS: tuple[str, ...] = ("rl", "ebm")
 ENV_ID = "nav_policy/LocalNav-v0"
 
 
@@ -107,12 +106,8 @@ class BenchConfig:
 
 
 def registered_planners() -> tuple[str, ...]:
-    """Names nav_policy.planners can build (the documented set if it is not importable)."""
-    try:
-        from nav_policy.planners import PLANNERS
-    except ImportError:
-        return KNOWN_PLANNERS
-    return tuple(PLANNERS)
+    """Names nav_policy.planners can build."""
+    return PLANNERS
 
 
 def check_planner_names(names: Sequence[str]) -> None:
@@ -192,8 +187,6 @@ def _worker_robot() -> RobotSpec:
 
 def run_episode(task: EpisodeTask) -> EpisodeResult:
     """Drive one episode to its end (goal, collision or the env's 500-step limit)."""
-    from nav_policy.codecs import encode_action
-
     sc = task.scenario
     env, robot = _worker_env(sc.protocol), _worker_robot()
     env.reset(seed=sc.world_seed, options=sc.reset_options())
@@ -201,26 +194,17 @@ def run_episode(task: EpisodeTask) -> EpisodeResult:
     world, maps = base.world, base.maps
     path = maps.path if task.global_path else None
     planner = build_planner(task, robot)
-    planner.reset()
-    times_ns: list[int] = []
-    done = False
-    info: dict[str, Any] = {}
     safety = served_safety_layer(robot, task.safety_layer) if task.safety_layer else None
     trace: list[tuple[float, float, float, float]] = []
-    while not done:
-        frame = base.sensors(path=path)
-        t0 = time.perf_counter_ns()
-        v, w = planner.compute(frame)
-        times_ns.append(time.perf_counter_ns() - t0)
-        if safety is not None:
-            v, w = safety(frame, v, w, base.sim.dt)
-        if task.trace:
-            trace.append((v, w, *_closest_return(frame, robot.radius)))
-        _, _, terminated, truncated, info = env.step(encode_action(v, w, base.action_spec))
-        done = terminated or truncated
+
+    def record(frame: Any, v: float, w: float) -> None:
+        trace.append((v, w, *_closest_return(frame, robot.radius)))
+
+    run = drive(env, planner, path=path, command_filter=safety,
+                on_step=record if task.trace else None)
     world = base.sim.executed_world()  # pedestrians where they walked (reactive crowds)
     result = _result(task, world, maps.path, np.asarray(base.trajectory, dtype=np.float64),
-                     base.sim.dt, info, np.asarray(times_ns, dtype=np.float64) / 1e3, robot)
+                     base.sim.dt, run.info, run.compute_ns / 1e3, robot)
     if task.trace:
         result.trace = np.asarray(trace, dtype=np.float64).reshape(-1, 4)
     return result

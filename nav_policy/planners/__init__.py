@@ -21,9 +21,13 @@ from nav_policy.paths import config_path
 from nav_policy.planners.base import LocalPlanner
 from nav_policy.sim.robot import RobotSpec
 
-PLANNERS = ("rl", "ebm", "dwa", "mppi")
+# The one registry of local planner names: everything that lists planners (the benchmark, the
+# node's parameter, the demo, the scripts) reads these.
+LEARNED_PLANNERS: tuple[str, ...] = ("rl", "ebm")  # exported ONNX models (planners/learned.py)
+CLASSICAL_PLANNERS: tuple[str, ...] = ("dwa", "mppi")
+PLANNERS: tuple[str, ...] = LEARNED_PLANNERS + CLASSICAL_PLANNERS
 
-__all__ = ["PLANNERS", "LocalPlanner", "load_planner_config", "make_planner"]
+__all__ = ["CLASSICAL_PLANNERS", "LEARNED_PLANNERS", "PLANNERS", "LocalPlanner", "load_planner_config", "make_planner"]
 
 
 def load_planner_config(name: str, path: str | Path | None = None) -> dict[str, Any]:
@@ -64,7 +68,7 @@ def make_planner(name: str, robot: RobotSpec | None = None, model: str | Path | 
                  seed: int = 0, **params: Any) -> LocalPlanner:
     """A LocalPlanner by name: "dwa" and "mppi" (params override config/planners.yaml), or
     "rl" / "ebm" loaded from the exported `model` file."""
-    if name in ("rl", "ebm"):
+    if name in LEARNED_PLANNERS:
         from nav_policy.planners.learned import PolicyPlanner
         known = {"energy_gate", "energy_speed_factor", "steps", "max_steps"} \
             if name == "ebm" else set()

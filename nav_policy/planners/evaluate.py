@@ -20,7 +20,6 @@ import argparse
 import json
 import math
 import sys
-import time
 from dataclasses import dataclass
 from typing import Any, cast
 
@@ -28,12 +27,12 @@ import gymnasium as gym
 import numpy as np
 import yaml
 
-from nav_policy.codecs import encode_action
 from nav_policy.envs.local_nav import LocalNavEnv
 from nav_policy.envs.registration import LOCAL_NAV_ID
 from nav_policy.errors import NavPolicyError
-from nav_policy.planners import make_planner
+from nav_policy.planners import CLASSICAL_PLANNERS, make_planner
 from nav_policy.planners.base import LocalPlanner
+from nav_policy.planners.episode import drive
 from nav_policy.planners.global_path import global_path
 from nav_policy.sim.generate import TIERS
 
@@ -54,26 +53,12 @@ def run_episode(env: gym.Env, planner: LocalPlanner, tier: str, seed: int,
     env.reset(seed=seed, options={"tier": tier, "world_seed": seed})
     base = cast(LocalNavEnv, env.unwrapped)
     assert base.world is not None and base.maps is not None
-    planner.reset()
     path = global_path(base.world, base.robot.radius) if with_path else None
-    times: list[float] = []
-    info: dict[str, Any] = {}
-    steps = 0
-    done = False
-    while not done:
-        frame = base.sensors(path=path)
-        t0 = time.perf_counter()
-        v, w = planner.compute(frame)
-        times.append(time.perf_counter() - t0)
-        _, _, terminated, truncated, info = env.step(encode_action(v, w, base.action_spec))
-        steps += 1
-        done = terminated or truncated
-    outcome = "success" if info.get("is_success") else (
-        "collision" if info.get("collision") else "timeout")
+    run = drive(env, planner, path=path)
     traj = np.array(base.trajectory)[:, :2]
     driven = float(np.hypot(*np.diff(traj, axis=0).T).sum()) if len(traj) > 1 else 0.0
-    return Episode(seed=seed, outcome=outcome, steps=steps, path_length=driven,
-                   shortest=float(base.maps.length), compute_s=times)
+    return Episode(seed=seed, outcome=run.outcome, steps=run.steps, path_length=driven,
+                   shortest=float(base.maps.length), compute_s=list(run.compute_ns / 1e9))
 
 
 def summarise(episodes: list[Episode]) -> dict[str, Any]:
@@ -107,7 +92,7 @@ def _param(text: str) -> tuple[str, Any]:
 def _parser() -> argparse.ArgumentParser:
     ap = argparse.ArgumentParser(prog="python -m nav_policy.planners.evaluate",
                                  description=__doc__.splitlines()[0])
-    ap.add_argument("--planner", required=True, choices=("dwa", "mppi"))
+    ap.add_argument("--planner", required=True, choices=CLASSICAL_PLANNERS)
     ap.add_argument("--tier", default="easy", choices=tuple(TIERS))
     ap.add_argument("--episodes", type=int, default=30)
     ap.add_argument("--seed", type=int, default=0)

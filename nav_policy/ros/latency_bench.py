@@ -33,6 +33,8 @@ from typing import Any
 
 import numpy as np
 
+from nav_policy.planners import LEARNED_PLANNERS
+
 
 def _scene() -> tuple[np.ndarray, Any, tuple[float, float, float], tuple[float, float]]:
     from nav_policy.sim.generate import generate_world
@@ -177,7 +179,7 @@ def _spawn(planner: str, model: str | None, rate: float, trigger: str) -> subpro
             "-p", f"planner:={planner}", "-p", f"control_rate:={rate}",
             "-p", f"control_trigger:={trigger}", "-p", "publish_timing:=true",
             "-p", "diagnostics_period:=0.5"]
-    if model and planner in ("rl", "ebm"):
+    if model and planner in LEARNED_PLANNERS:
         args += ["-p", f"model:={model}"]
     return subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
 

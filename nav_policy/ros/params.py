@@ -17,11 +17,13 @@ from typing import Any
 import yaml
 
 from nav_policy.errors import ConfigError
+from nav_policy.planners import PLANNERS
+from nav_policy.sim.generate import TIERS
 
 Value = bool | int | float | str
 
-PLANNER_CHOICES = ("rl", "ebm", "dwa", "mppi")
-TIER_CHOICES = ("easy", "medium", "hard", "dynamic")
+PLANNER_CHOICES = PLANNERS
+TIER_CHOICES = tuple(TIERS)
 
 
 @dataclass(frozen=True)

@@ -37,6 +37,7 @@ from typing import Any
 
 import numpy as np
 
+from nav_policy.planners import LEARNED_PLANNERS, PLANNERS
 from nav_policy.ros.latency_bench import Bench, _pct, _stop, match_latencies
 
 REPO = Path(__file__).resolve().parents[2]
@@ -65,7 +66,7 @@ def _spawn(planner: str, model: str | None, rate: float, log: Any) -> subprocess
             "-p", f"planner:={planner}", "-p", f"control_rate:={rate}",
             "-p", "control_trigger:=scan", "-p", "publish_timing:=true",
             "-p", "diagnostics_period:=0.5"]
-    if model and planner in ("rl", "ebm"):
+    if model and planner in LEARNED_PLANNERS:
         args += ["-p", f"model:={model}"]
     return subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=log,
                             stdin=subprocess.DEVNULL)
@@ -176,7 +177,7 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--seconds", type=float, default=600.0)
     ap.add_argument("--window", type=float, default=30.0, help="sampling window (s)")
-    ap.add_argument("--planner", default="auto", choices=("auto", "rl", "ebm", "dwa", "mppi"))
+    ap.add_argument("--planner", default="auto", choices=("auto", *PLANNERS))
     ap.add_argument("--model", default=None, help="ONNX for rl/ebm")
     ap.add_argument("--json", default=None)
     ap.add_argument("--markdown", action="store_true")

@@ -321,8 +321,9 @@ def world_from_dict(data: Any, source: str = "world") -> World:
         if not isinstance(m, dict):
             raise WorldError(f"{where}: expected a mapping")
         if "trajectory" in m:
+            timed = _timed(m, where)  # first: it names a mix of the two forms
             check_keys(m, TIMED_KEYS, where, WorldError)
-            moving.append(_timed(m, where))
+            moving.append(timed)
             continue
         check_keys(m, MOVING_KEYS, where, WorldError)
         wps = m.get("waypoints")
