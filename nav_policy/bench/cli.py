@@ -20,6 +20,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+from nav_policy.bench.scenarios import WORLD_NAMING
 from nav_policy.errors import ConfigError, ModelError
 from nav_policy.planners import LEARNED_PLANNERS as LEARNED
 
@@ -178,7 +179,7 @@ def _bench_args(cfg: Any, out_dir: Path, command: str, v_ref: float) -> dict[str
 
     return {"tiers": list(cfg.tiers), "worlds": list(cfg.worlds), "suites": list(cfg.suites),
             "protocol": cfg.protocol if cfg.suites else None, "episodes": cfg.episodes,
-            "seed": cfg.seed,
+            "seed": cfg.seed, "world_naming": "hashed", "world_naming_rule": WORLD_NAMING["hashed"],
             "models": {p.name: p.model for p in cfg.planners if p.model},
             "workers": None if cfg.ray else cfg.workers, "ray": cfg.ray,
             "global_path": cfg.global_path, "safety_layer": cfg.safety_layer,

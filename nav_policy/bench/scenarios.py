@@ -22,6 +22,21 @@ from nav_policy.sim.world import World, load_world
 ALL_TIERS: tuple[str, ...] = tuple(TIERS)
 PROTOCOLS: tuple[str, ...] = ("barn", "ours")
 
+# How a run names its worlds; every JSON that reports episodes records which ("world_naming"),
+# so a figure can be traced to its worlds. The benchmark, export-sdf and the demo's sweeps use
+# "hashed"; the trainers' held-out evaluation and `python -m nav_policy.planners.evaluate` use
+# "sequential". The two give different worlds for the same seed: compare only like with like.
+WORLD_NAMING: dict[str, str] = {
+    "hashed": "episode i of tier T under seed S runs in generate_world(T, episode_seed(S, T, i)), "
+              "episode_seed = the first 31 bits of sha256('nav_policy.bench:S:T:i')",
+    "sequential": "episode i under seed S runs in generate_world(T, S + i)",
+}
+
+
+def sequential_seed(seed: int, index: int) -> int:
+    """World seed of episode `index` under the "sequential" naming (seed + index)."""
+    return int(seed) + int(index)
+
 
 def episode_seed(seed: int, tier: str, index: int) -> int:
     """World seed of episode `index` of `tier` under benchmark seed `seed` (stable everywhere)."""
@@ -38,6 +53,7 @@ class Scenario:
     world_seed: int
     world_file: str | None = None
     protocol: str = "ours"  # "barn": BARN's goal radius, time limit and score (suites only)
+    naming: str = "hashed"  # how world_seed was derived (WORLD_NAMING)
 
     @property
     def key(self) -> str:

@@ -175,7 +175,8 @@ def export_worlds(tiers: Sequence[str], seed: int, count: int, out_dir: Path,
         (out_dir / entry["file"]).write_text(world_sdf(world))
         world.save(out_dir / entry["world_file"])
         entries.append(entry)
-    index = {"seed": seed, "tiers": list(tiers), "count": count, "robot_radius": radius,
+    index = {"seed": seed, "world_naming": "hashed", "tiers": list(tiers), "count": count,
+             "robot_radius": radius,
              "worlds": entries}
     (out_dir / "worlds.json").write_text(json.dumps(plain(index), indent=2) + "\n")
     return entries

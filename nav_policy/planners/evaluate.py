@@ -128,6 +128,7 @@ def main(argv: list[str] | None = None) -> int:
     finally:
         env.close()
     summary = {"planner": args.planner, "tier": args.tier, "seed": args.seed,
+               "world_naming": "sequential",
                "with_path": args.with_path, "params": params, **summarise(episodes)}
     if args.json:
         text = json.dumps(summary, indent=2, default=str)

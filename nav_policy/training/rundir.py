@@ -37,6 +37,8 @@ def create_run_dir(root: str | Path, kind: str, config: dict[str, Any], seed: in
     (run / "command.txt").write_text(" ".join(sys.argv) + "\n")
     meta = {"kind": kind, "seed": seed, "git_commit": git_commit(), "created": stamp,
             "python": sys.version.split()[0]}
+    if kind in ("local", "ebm"):  # held-out evaluation worlds: training/evaluation.py
+        meta["eval_world_naming"] = "sequential"  # world seed = eval.seed + i
     (run / "meta.json").write_text(json.dumps(meta, indent=2) + "\n")
     return run
 
