@@ -83,7 +83,7 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-a
     p.add_argument("--embeddings", action="store_true",
                    help="allow the embedding fallback for paraphrased landmark names (loads "
                         "the sentence model, ~10 s)")
-    p.add_argument("--out", type=Path, default=Path("out/demo"))
+    p.add_argument("--out", type=Path, default=Path("out/demo"), help="artefact folder")
     p.add_argument("--json", metavar="FILE", help="write the metrics JSON ('-' = stdout)")
     p.add_argument("--episode", action="store_true",
                    help="only one planner episode in a generated world (no ROS)")

@@ -9,7 +9,12 @@ from pathlib import Path
 
 
 def add_parsers(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
-    p = sub.add_parser("train", help="train a policy (writes a resumable run directory)")
+    p = sub.add_parser("train", help="train a policy (writes a resumable run directory)",
+                       description="Train a local planner (local: SB3 PPO/SAC; ebm: the "
+                       "energy-based planner from expert demonstrations) or the deception GNN "
+                       "(dpp). The run directory is printed at the start and the end; Ctrl-C "
+                       "saves a checkpoint and --resume RUN_DIR continues (with --total-steps: "
+                       "further).")
     p.add_argument("kind", choices=["local", "ebm", "dpp"])
     p.add_argument("--config", type=Path, help="training YAML (config/train_<kind>.yaml)")
     p.add_argument("--resume", type=Path, metavar="RUN_DIR", help="continue a run")
@@ -20,14 +25,22 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-a
                    help="ebm: collect the demonstrations into RUN/dataset.npz and stop (rl's "
                    "bc_init.dataset takes that file; --resume RUN trains on it later)")
     p.add_argument("--total-steps", type=int,
-                   help="override total_steps (for ebm: the number of epochs)")
+                   help="override total_steps (for ebm: the number of epochs); PPO trains whole "
+                        "rollouts of n_steps x n_envs, so it rounds up (said at the start)")
     p.set_defaults(func=run_train)
 
-    e = sub.add_parser("export", help="export a run to ONNX (with parity check)")
-    e.add_argument("run_dir", type=Path)
-    e.add_argument("--out", type=Path, required=True, help="models/NAME.onnx")
-    e.add_argument("--checkpoint", choices=["best", "last"], default="best")
-    e.add_argument("--parity-samples", type=int, default=1000)
+    e = sub.add_parser("export", help="export a run to ONNX (with parity check)",
+                       description="Export a run directory's checkpoint to one ONNX file with "
+                       "its metadata and a model card, after checking the ONNX graph against "
+                       "the torch policy on sample observations.")
+    e.add_argument("run_dir", type=Path, help="run directory written by `nav-policy train`")
+    e.add_argument("--out", type=Path, required=True, help="the .onnx file to write, e.g. "
+                   "models/NAME.onnx (not a folder)")
+    e.add_argument("--checkpoint", choices=["best", "last"], default="best",
+                   help="best held-out checkpoint, or the last one (best falls back to last, "
+                        "saying so, when the run has none yet)")
+    e.add_argument("--parity-samples", type=int, default=1000,
+                   help="observations the ONNX graph is checked on")
     e.add_argument("--steps", type=int, help="ebm: default gradient steps (config inference.steps)")
     e.add_argument("--max-steps", type=int, help="ebm: iterations held in the graph, run where "
                    "the energy is high (config inference.max_steps); each costs compute per call")

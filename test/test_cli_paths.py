@@ -70,3 +70,23 @@ def test_demo_messages_are_true() -> None:
     helptext = cli("demo", "--help").stdout
     assert "fails the default" not in helptext
     assert "pass the default mission" in " ".join(helptext.split())
+
+
+def test_runtime_names_a_folder(tmp_path: Path) -> None:
+    """The node and every planner load models through PolicyRuntime: a folder is named so."""
+    from nav_policy.errors import ModelError
+    from nav_policy.export.runtime import PolicyRuntime
+
+    with pytest.raises(ModelError, match="is a folder, not an .onnx file"):
+        PolicyRuntime(tmp_path)
+
+
+def test_deceive_model_folder(tmp_path: Path) -> None:
+    import numpy as np
+
+    from nav_policy.deception.graphs import grid_graph, save_graph
+
+    graph = tmp_path / "g.json"
+    save_graph(grid_graph(4, 4, 0.0, 4, np.random.default_rng(0)), str(graph))
+    refused(cli("deceive", "--graph", str(graph), "--start", "0", "--goal", "15", "--decoy", "3",
+                "--model", str(tmp_path)), "is a folder")

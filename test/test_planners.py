@@ -68,9 +68,9 @@ def test_scan_points_keeps_only_returns_in_range():
 
 
 @pytest.mark.parametrize("ranges, pose, expected", [
-    (np.full(360, np.nan), (0.0, 0.0, 0.0), "no valid lidar beam"),
-    (np.full(360, -np.inf), (0.0, 0.0, 0.0), "no valid lidar beam"),
-    (np.full(360, 0.05), (0.0, 0.0, 0.0), "no valid lidar beam"),
+    (np.full(360, np.nan), (0.0, 0.0, 0.0), "360 of 360 beams are invalid"),
+    (np.full(360, -np.inf), (0.0, 0.0, 0.0), "360 of 360 beams are invalid"),
+    (np.full(360, 0.05), (0.0, 0.0, 0.0), "360 of 360 beams are invalid"),
     (np.full(360, np.inf), (np.nan, 0.0, 0.0), "non-finite pose"),
     (np.array([]), (0.0, 0.0, 0.0), "empty"),
 ])

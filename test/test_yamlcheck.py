@@ -92,6 +92,10 @@ CASES: dict[str, tuple[str, Callable[[Path], Any], str, str, str]] = {
                            "  every_step:", "every_steps"),
     "train ebm nested": ("config/train_ebm.yaml", _train_ebm, "noise_std_max:",
                          "noise_sdt_max:", "noise_std_max"),
+    "train local env": ("config/train_local.yaml", _train_local, "lidar_noise:", "lidar_nosie:",
+                        "lidar_noise"),
+    "train ebm env": ("config/train_ebm.yaml", _train_ebm, "odom_drift:", "odom_drfit:",
+                      "odom_drift"),
     "train dpp": ("config/train_dpp.yaml", _train_dpp, "n_epochs:", "n_epoch:", "n_epochs"),
 }
 

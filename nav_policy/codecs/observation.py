@@ -12,8 +12,8 @@ Values are raw (SI); normalisation lives inside the trained/exported model, so t
 exporter and the ROS node all feed exactly this vector.
 
 Invalid beams (NaN, -inf, below range_min) are ignored by the pooling; +inf (no return) reads
-as range_max. A scan of the wrong length, an empty scan, or one with more than
-`max_invalid_fraction` invalid beams raises CodecError: the caller must stop the robot.
+as range_max. A scan of the wrong length, or one that nav_policy.codecs.scan.scan_problem
+refuses (the rule every planner shares), raises CodecError: the caller must stop the robot.
 """
 
 from __future__ import annotations
@@ -25,6 +25,7 @@ from dataclasses import asdict, dataclass
 import numpy as np
 
 from nav_policy.codecs.frame import SensorFrame
+from nav_policy.codecs.scan import MAX_INVALID_FRACTION, scan_problem
 from nav_policy.errors import CodecError
 
 CODEC_VERSION = "1"
@@ -39,7 +40,7 @@ class ObsSpec:
     goal_max: float = 10.0
     v_max: float = 0.5
     w_max: float = 2.0
-    max_invalid_fraction: float = 0.5
+    max_invalid_fraction: float = MAX_INVALID_FRACTION
 
     def __post_init__(self) -> None:
         if self.sectors <= 0 or self.beams <= 0 or self.beams % self.sectors:
@@ -79,12 +80,10 @@ def pool_scan(ranges: np.ndarray, spec: ObsSpec) -> np.ndarray:
         raise CodecError("empty or non-1D scan")
     if r.size != spec.beams:
         raise CodecError(f"scan has {r.size} beams, the model expects {spec.beams}")
+    problem = scan_problem(r, spec.range_min, None, spec.max_invalid_fraction)
+    if problem:
+        raise CodecError(problem)
     valid = np.isfinite(r) & (r >= spec.range_min)
-    no_return = np.isposinf(r)
-    bad = ~(valid | no_return)
-    if bad.mean() > spec.max_invalid_fraction:
-        raise CodecError(f"{int(bad.sum())} of {r.size} beams are invalid (NaN, -inf or below "
-                         f"range_min)")
     r = np.where(valid, r, spec.range_max)
     pooled = r.reshape(spec.sectors, -1).min(axis=1)
     return np.clip(pooled, spec.range_min, spec.range_max)

@@ -42,7 +42,8 @@ class OnnxPolicy:
 
         p = Path(path)
         if not p.is_file():
-            raise ModelError(f"model file {p} not found")
+            what = "is a folder, not an .onnx file" if p.is_dir() else "not found"
+            raise ModelError(f"model file {p} {what}")
         try:
             props = {e.key: e.value for e in onnx.load(str(p), load_external_data=False)
                      .metadata_props}

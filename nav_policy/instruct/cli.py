@@ -83,7 +83,13 @@ def _embedder(args: argparse.Namespace, landmarks: Any):  # noqa: ANN202 - Embed
         return None
     from nav_policy.instruct.grounding import default_embedder
 
-    return default_embedder()
+    embedder = default_embedder()
+    if getattr(embedder, "_model", None) is None:  # say why the first paraphrase is slow
+        embedder.on_load = lambda: print(
+            "nav-policy parse: loading the sentence-embedding model for a name not in the "
+            "landmark file (about 10-15 s on a CPU, once; --no-embeddings skips it)",
+            file=sys.stderr, flush=True)
+    return embedder
 
 
 def _backend(args: argparse.Namespace):  # noqa: ANN202 - object with parse(text) -> ParseResult

@@ -16,7 +16,7 @@ import os
 import re
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -54,6 +54,7 @@ class MiniLMEmbedder:
         self._cache: dict[str, np.ndarray] = {}
         self._lock = threading.Lock()
         self.load_s: float | None = None  # seconds the model took to load, once loaded
+        self.on_load: Callable[[], None] | None = None  # called just before the (slow) load
 
     def _load(self):  # noqa: ANN202 - SentenceTransformer, imported lazily
         os.environ.setdefault("HF_HUB_OFFLINE", "1")
@@ -75,6 +76,8 @@ class MiniLMEmbedder:
     def model(self):  # noqa: ANN201
         with self._lock:
             if self._model is None:
+                if self.on_load is not None:
+                    self.on_load()
                 t0 = time.perf_counter()
                 self._model = self._load()
                 self.load_s = time.perf_counter() - t0

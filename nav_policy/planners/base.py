@@ -7,9 +7,10 @@ moved into it.
 
 Scan validity follows sensor_msgs/LaserScan: a beam is an obstacle point when it is finite and
 within [range_min, range_max]; +inf means "no return" (free up to range_max) and is a valid
-reading; NaN, -inf and beams below range_min are invalid and ignored. A frame whose beams are
-all invalid, or whose pose, velocity or goal is not finite, is unusable: every planner then
-returns (0.0, 0.0) and says why in `last_info["reason"]`.
+reading; NaN, -inf and beams below range_min are invalid and ignored. A frame whose scan
+nav_policy.codecs.scan.scan_problem refuses (more than half its beams invalid: the same rule
+as the learned planners' codec and the node), or whose pose, velocity or goal is not finite, is
+unusable: every planner then returns (0.0, 0.0) and says why in `last_info["reason"]`.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ import numpy as np
 from scipy.spatial import cKDTree
 
 from nav_policy.codecs.frame import SensorFrame
+from nav_policy.codecs.scan import scan_problem
 from nav_policy.sim.robot import RobotSpec
 
 
@@ -95,8 +97,9 @@ def frame_problem(frame: SensorFrame) -> str | None:
     if not all(math.isfinite(float(a)) for a in (frame.angle_min, frame.angle_increment,
                                                  frame.range_min, frame.range_max)):
         return "non-finite scan geometry (angle_min, angle_increment, range_min or range_max)"
-    if not valid_beams(frame).any():
-        return "no valid lidar beam (all NaN, -inf or below range_min)"
+    problem = scan_problem(r, float(frame.range_min))  # the rule the learned planners use too
+    if problem:
+        return problem
     if not all(math.isfinite(float(a)) for a in frame.pose):
         return "non-finite pose"
     if not all(math.isfinite(float(a)) for a in frame.velocity):

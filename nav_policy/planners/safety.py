@@ -31,6 +31,8 @@ from typing import Any
 
 import numpy as np
 
+from nav_policy.codecs.scan import MAX_INVALID_FRACTION, scan_problem  # noqa: F401 (re-export)
+
 COLLISION_MODELS = ("zones", "approach")
 APPROACH_STEP = 0.05  # s between the poses of the swept arc
 
@@ -47,7 +49,7 @@ class SafetyConfig:
     max_vel_theta: float = 2.0
     acc_lim_x: float = 2.5
     acc_lim_theta: float = 3.2
-    max_invalid_fraction: float = 0.5
+    max_invalid_fraction: float = MAX_INVALID_FRACTION
     expected_beams: int | None = None
     collision_model: str = "approach"  # approach | zones
     time_before_collision: float = 1.0
@@ -70,22 +72,6 @@ class SafetyResult:
     w: float
     state: str  # ok | slow | stop | invalid_scan | stale | goal_reached | idle
     reason: str = ""
-
-
-def scan_problem(ranges: np.ndarray, range_min: float, expected_beams: int | None,
-                 max_invalid_fraction: float) -> str | None:
-    """Why a scan cannot be driven on, or None (see module docstring)."""
-    r = np.asarray(ranges, dtype=np.float64)
-    if r.ndim != 1 or r.size == 0:
-        return "empty scan"
-    if expected_beams is not None and r.size != expected_beams:
-        return f"scan has {r.size} beams, expected {expected_beams}"
-    with np.errstate(invalid="ignore"):
-        valid = (np.isfinite(r) & (r >= range_min)) | np.isposinf(r)
-    bad = int(r.size - np.count_nonzero(valid))
-    if bad > max_invalid_fraction * r.size or bad == r.size:
-        return f"{bad} of {r.size} beams are invalid (NaN, -inf or below range_min)"
-    return None
 
 
 class ScanGeometry:

@@ -10,10 +10,12 @@ from nav_policy.errors import ConfigError
 
 def add_parsers(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     p = sub.add_parser(
-        "up", help="run the ROS 2 nodes (sensor fusion, local planner) in one process",
-        description="Run sensor_fusion_node and local_planner_node (with --sim also "
-                    "sim_bridge_node) in one process, each on its own executor thread, with "
-                    "parameters from a ROS 2 parameter YAML. Ctrl-C stops them cleanly.")
+        "up", help="run the navigation stack's ROS 2 nodes in one process",
+        description="Run sensor_fusion_node, local_planner_node, instruction_node and "
+                    "mission_executor_node (with --sim also sim_bridge_node, with --deceptive "
+                    "also deceptive_planner_node) in one process, each on its own executor "
+                    "thread, with parameters from a ROS 2 parameter YAML. Ctrl-C stops them "
+                    "cleanly.")
     p.add_argument("--config", type=Path, default=None,
                    help="parameter YAML (node_name: ros__parameters:); default: the shipped "
                         "config/nav_policy.yaml")

@@ -38,7 +38,8 @@ class PolicyRuntime:
 
         self.path = Path(path)
         if not self.path.is_file():
-            raise ModelError(f"model file {self.path} not found")
+            what = "is a folder, not an .onnx file" if self.path.is_dir() else "not found"
+            raise ModelError(f"model file {self.path} {what}")
         opts = ort.SessionOptions()
         opts.intra_op_num_threads = 1
         opts.inter_op_num_threads = 1

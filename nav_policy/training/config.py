@@ -163,7 +163,18 @@ def validate_config(model: type[M], data: dict[str, Any], source: str) -> M:
         raise ConfigError(f"config {source}: {loc}: {first['msg']}") from exc
 
 
+def check_env_keys(env: dict[str, Any], source: str) -> None:
+    """The `env:` section's keys are LocalNav-v0's keyword arguments (values are checked by
+    building the env, nav_policy.envs.registration.check_env_kwargs, before training)."""
+    from nav_policy.envs.registration import env_keys
+    from nav_policy.yamlcheck import check_keys
+
+    check_keys(env, env_keys(), f"config {source}: env")
+
+
 def load_config(path: str | Path, overrides: dict[str, Any] | None = None) -> TrainLocalConfig:
     data = read_yaml_mapping(path)
     data.update(overrides or {})
-    return validate_config(TrainLocalConfig, data, str(path))
+    cfg = validate_config(TrainLocalConfig, data, str(path))
+    check_env_keys(cfg.env, str(path))
+    return cfg

@@ -9,7 +9,12 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from nav_policy.errors import ConfigError
 from nav_policy.sim.generate import TIERS
-from nav_policy.training.config import EvalConfig, read_yaml_mapping, validate_config
+from nav_policy.training.config import (
+    EvalConfig,
+    check_env_keys,
+    read_yaml_mapping,
+    validate_config,
+)
 
 
 class _Strict(BaseModel):
@@ -165,7 +170,9 @@ def load_ebm_config(path: str | Path | None,
         if not field:
             raise ConfigError(f"override {key!r}: expected section.field")
         data.setdefault(section, {})[field] = value
-    return validate_config(TrainEbmConfig, data, str(p))
+    cfg = validate_config(TrainEbmConfig, data, str(p))
+    check_env_keys(cfg.env, str(p))
+    return cfg
 
 
 def build_energy_model(cfg: TrainEbmConfig, obs_dim: int) -> Any:
