@@ -128,7 +128,10 @@ def test_crowd_tier_worlds(seed: int) -> None:
     assert all(0.5 <= v <= 1.5 for v in crowd.speed)
     assert world.meta["layout"] in ("rooms", "corridor") and len(world.obstacles) >= 4
     sx, sy, _ = world.start
-    assert float(world.clearance(np.array(sx), np.array(sy), t=0.0)) > 0.2
+    for x, y in (world.start[:2], world.goal):  # clear of walls and pedestrians at t = 0
+        assert float(world.clearance(np.array(x), np.array(y), t=0.0)) > 0.2
+    assert np.isfinite(maps.field[maps.grid.cell(sx, sy)]) and world.shortest_path > 0
+    assert 6.0 <= float(np.hypot(world.goal[0] - sx, world.goal[1] - sy)) <= 9.0
     # they walk: every pedestrian has left its start after 20 s, most have reached a goal
     live = crowd.live(world)
     live.advance_to(20.0)

@@ -174,14 +174,14 @@ def sdf_obstacles(path: str | Path) -> list[Obstacle]:
     state = world.find("state")
     state_poses = {m.get("name"): m for m in state.findall("model")} if state is not None else {}
     out: list[Obstacle] = []
+    if world.find("include") is not None:
+        raise WorldError(f"{p.name}: <include> models are not supported (inline them)")
     for model in world.findall("model"):
         name = model.get("name", "?")
         where = f"{p.name}: model {name}"
-        links = model.findall("link")
-        if not links:
-            continue
         if model.find("include") is not None:
             raise WorldError(f"{where}: <include> models are not supported")
+        links = model.findall("link")
         in_state = state_poses.get(name)
         mpose = _pose(in_state if in_state is not None and in_state.find("pose") is not None
                       else model, where)

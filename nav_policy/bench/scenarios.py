@@ -16,7 +16,13 @@ from pathlib import Path
 from typing import Any
 
 from nav_policy.errors import ConfigError, WorldError
-from nav_policy.sim.generate import TIERS, WorldMaps, analyse_world, generate_world
+from nav_policy.sim.generate import (
+    KNOWN_TIERS,
+    TIERS,
+    WorldMaps,
+    analyse_world,
+    generate_world,
+)
 from nav_policy.sim.world import World, load_world
 
 ALL_TIERS: tuple[str, ...] = tuple(TIERS)
@@ -85,11 +91,12 @@ def split_list(values: Iterable[str] | None) -> list[str]:
 
 
 def parse_tiers(values: Iterable[str] | None) -> list[str]:
-    """Tier names from `--tier` values (repeatable, comma lists); all tiers when none given."""
+    """Tier names from `--tier` values (repeatable, comma lists); the four classic tiers when
+    none given (crowd only by name)."""
     tiers = split_list(values) or list(ALL_TIERS)
     for tier in tiers:
-        if tier not in TIERS:
-            raise WorldError(f"unknown tier {tier!r}; expected one of {', '.join(ALL_TIERS)}")
+        if tier not in KNOWN_TIERS:
+            raise WorldError(f"unknown tier {tier!r}; expected one of {', '.join(KNOWN_TIERS)}")
     return tiers
 
 

@@ -5,8 +5,9 @@ Each world becomes `<tier>_<index>.sdf` with a ground plane, the four arena wall
 (`box_<i>` / `cylinder_<i>`, i = index in World.obstacles) and one `<actor>` per moving
 obstacle (`moving_<i>`) whose `<script><trajectory>` visits the waypoints and comes back at the
 obstacle's speed, looping (the simulator's ping-pong motion), or, for a timed obstacle, its
-(t, x, y) keys from `delay_start` = its first key's time, looping when the obstacle loops. Beside it, `<tier>_<index>.yaml`
-is the world file (start, goal, shortest_path included; usable as `nav-policy metrics --world`)
+(t, x, y) keys from `delay_start` = its first key's time, looping when the obstacle loops.
+Beside it, `<tier>_<index>.yaml` is the world file (start, goal, shortest_path included; usable
+as `nav-policy metrics --world`)
 and `worlds.json` indexes everything written.
 """
 

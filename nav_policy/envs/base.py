@@ -22,7 +22,12 @@ from nav_policy.codecs import (
     initial_prev_action,
 )
 from nav_policy.errors import ConfigError, WorldError
-from nav_policy.sim.generate import TIERS, WorldMaps, analyse_world, generate_world
+from nav_policy.sim.generate import (
+    KNOWN_TIERS,
+    WorldMaps,
+    analyse_world,
+    generate_world,
+)
 from nav_policy.sim.render import PATH, REF_PATH, TopDown
 from nav_policy.sim.robot import RobotSpec, load_robot_spec
 from nav_policy.sim.simulator import make_simulator
@@ -97,8 +102,8 @@ class BaseNavEnv(gym.Env[np.ndarray, np.ndarray]):
         VecEnv.set_attr would set an attribute on the outermost wrapper and change nothing)."""
         tiers = [tier] if isinstance(tier, str) else list(tier)
         for t in tiers:
-            if t not in TIERS:
-                raise WorldError(f"unknown tier {t!r}; expected one of {', '.join(TIERS)}")
+            if t not in KNOWN_TIERS:
+                raise WorldError(f"unknown tier {t!r}; expected one of {', '.join(KNOWN_TIERS)}")
         if tier_weights is not None and len(tier_weights) != len(tiers):
             raise ConfigError("tier_weights must have one weight per tier")
         w = np.asarray(tier_weights if tier_weights is not None else np.ones(len(tiers)), float)
