@@ -374,3 +374,15 @@ def test_evaluate_real_against_a_vlm_server(
     assert len(fake_server.bodies) == 4  # type: ignore[attr-defined]
     system = fake_server.bodies[0]["messages"][0]["content"]  # type: ignore[attr-defined]
     assert "The robot is now in the bedroom." in system
+
+
+def test_cli_parse_takes_the_robot_pose(capsys: pytest.CaptureFixture[str]) -> None:
+    from nav_policy.cli import main as cli_main
+
+    house = str(config_path("landmarks_house.yaml"))
+    args = ["parse", "exit the room", "--landmarks", house, "--no-embeddings", "--json", "-"]
+    assert cli_main([*args, "--pose", "12.5", "2", "1.57"]) == 0
+    plan = json.loads(capsys.readouterr().out)
+    assert [(s["action"], s["target"]) for s in plan["steps"]] == [("exit", "bedroom")]
+    assert cli_main(args) == 2
+    assert "pose" in capsys.readouterr().err

@@ -383,7 +383,7 @@ DEFAULT_STEP_M = 1.0
 _OUT_OF_SCHEMA: tuple[tuple[re.Pattern[str], str], ...] = (
     (
         re.compile(
-            r"\b(?:stairs?|stair ?cases?|stairways?|stairwells?|upstairs|downstairs|steps|landings?|"
+            r"\b(?:stairs?|stair ?cases?|stairways?|stairwells?|upstairs|downstairs|(?<!\d\s)steps|landings?|"
             r"escalators?|elevators?|lifts?|ladders?|climb\w*|flights? of)\b"
         ),
         "stairs, steps and lifts are out of reach of this robot (it drives on one floor)",
@@ -530,6 +530,7 @@ _TARGET_RULES: tuple[_TargetRule, ...] = (
         "go_through",
     ),
     (re.compile(r"^(?:cross|traverse)\b\s*(?P<t>.*)$"), "go_through"),
+    (re.compile(r"^follow\s+(?P<t>(?:the\s+)?(?:hall|hallway|corridor|path|passage)\b.*)$"), "go_through"),
     (re.compile(rf"^{_GO}(?:\s+(?:right|up|back))?\s+in front of\b\s*(?P<t>.*)$"), "go_to"),
     (
         re.compile(rf"^{_GO}(?:\s+back)?\s+(?:past|by|beyond|around|alongside)\b\s*(?P<t>.*)$"),
