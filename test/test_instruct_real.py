@@ -291,6 +291,8 @@ _LINES = [
      "expect": {"steps": [{"action": "exit", "target": "bedroom"}]}, "landmarks": "landmarks_house.yaml", "source": "t1"},
     {"text": "go to the lounge", "split": "dev",
      "expect": {"steps": [{"action": "go_to", "target": "living room"}]}, "landmarks": "landmarks_house.yaml", "source": "t2"},
+    {"text": "walk past the dining room table", "split": "dev",
+     "expect": {"steps": [{"action": "go_past", "target": "dining table"}]}, "landmarks": "landmarks_house.yaml", "source": "t5"},
     {"text": "climb the stairs", "split": "heldout", "reject": "out_of_schema",
      "landmarks": "landmarks_house.yaml", "source": "t3"},
     {"text": "go to the garage", "split": "heldout", "reject": "unknown_landmark",
@@ -309,6 +311,7 @@ def small_corpus(tmp_path: Path) -> Path:
 _FAKE_MODEL = {
     "exit the room": {"steps": [{"action": "exit", "target": "bedroom"}]},
     "go to the lounge": {"steps": [{"action": "go_to", "target": "garden"}]},  # hallucinated
+    "walk past the dining room table": {"steps": [{"action": "go_past", "target": "dining table"}]},
     "climb the stairs": {"steps": []},
     "go to the garage": {"steps": []},
 }
@@ -352,10 +355,11 @@ def test_evaluate_real_embedded(small_corpus: Path, tmp_path: Path) -> None:
     out = tmp_path / "report.json"
     assert main(["--real-corpus", str(small_corpus), "--repeats", "1", "--json", str(out)]) == 0
     report = json.loads(out.read_text())
-    assert report["accuracy"]["dev"]["plans"] == {"n": 2, "correct": 2, "accuracy": 1.0}
+    assert report["accuracy"]["dev"]["plans"] == {"n": 3, "correct": 3, "accuracy": 1.0}
     assert report["accuracy"]["heldout"]["refusals"]["correct"] == 2
     assert report["accuracy"]["heldout"]["refusals"]["same_code"] == 2
-    assert report["latency"]["with_embedding"]["n"] == 4
+    assert report["latency"]["all_lines"]["n"] == 5
+    assert report["latency"]["lines_reaching_the_model"]["n"] == 2  # dining room table, garage
 
 
 def test_evaluate_real_against_a_vlm_server(
@@ -368,10 +372,10 @@ def test_evaluate_real_against_a_vlm_server(
     assert code == 0
     report = json.loads(out.read_text())
     dev, heldout = report["accuracy"]["dev"], report["accuracy"]["heldout"]
-    assert dev["plans"]["correct"] == 1  # the hallucinated "garden" is refused, not planned
+    assert dev["plans"]["correct"] == 2  # the hallucinated "garden" is refused, not planned
     assert "garden" in dev["failures"][0]["got"]
     assert heldout["refusals"]["correct"] == 2
-    assert len(fake_server.bodies) == 4  # type: ignore[attr-defined]
+    assert len(fake_server.bodies) == 5  # type: ignore[attr-defined]
     system = fake_server.bodies[0]["messages"][0]["content"]  # type: ignore[attr-defined]
     assert "The robot is now in the bedroom." in system
 
