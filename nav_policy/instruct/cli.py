@@ -46,6 +46,13 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-a
     )
     p.add_argument("--schema", action="store_true", help="print the plan JSON Schema and exit")
     p.add_argument(
+        "--pose",
+        type=float,
+        nargs=3,
+        metavar=("X", "Y", "YAW"),
+        help="the robot's pose in the map frame (m, m, rad): 'exit the room', 'the door on your left'",
+    )
+    p.add_argument(
         "--no-embeddings",
         action="store_true",
         help="exact name/alias grounding only (no model load)",
@@ -127,10 +134,10 @@ def _read_image(path: Path | None):  # noqa: ANN202 - np.ndarray | None
     return image
 
 
-def _parse_one(backend: Any, text: str, image: Any):  # noqa: ANN202 - ParseResult
+def _parse_one(backend: Any, text: str, image: Any, pose: Any = None):  # noqa: ANN202 - ParseResult
     if image is not None and hasattr(backend, "config"):
-        return backend.parse(text, image=image)
-    return backend.parse(text)
+        return backend.parse(text, image=image, pose=pose)
+    return backend.parse(text, pose=pose)
 
 
 def _human(plan_dict: dict[str, Any], out: TextIO) -> None:
@@ -151,7 +158,7 @@ def _run_single(args: argparse.Namespace) -> int:
         raise InstructionError("give an instruction, --batch FILE or --schema", code="empty")
     if args.image is not None and args.backend != "vlm":
         raise InstructionError("--image needs --backend vlm", code="invalid_value")
-    result = _parse_one(_backend(args), args.text, _read_image(args.image))
+    result = _parse_one(_backend(args), args.text, _read_image(args.image), args.pose)
     _warn(result.warnings)
     plan = result.plan.to_json_dict()
     if args.json == "-":

@@ -420,7 +420,22 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument(
         "--tune", action="store_true", help="derive threshold and margin from the dev split"
     )
+    real = ap.add_argument_group("real instructions (issue 21): test/data/real, or your own files")
+    real.add_argument("--real", action="store_true",
+                      help="evaluate the real-instruction corpus (HuRIC 2.1 + an R2R sample)")  # fmt: skip
+    real.add_argument("--real-corpus", type=Path, action="append", metavar="FILE.jsonl",
+                      help="labelled real-instruction file(s) instead of test/data/real/*.jsonl")  # fmt: skip
+    real.add_argument("--r2r", type=Path, metavar="R2R.json",
+                      help="an unlabelled R2R JSON file (e.g. the full R2R_test.json, under its "
+                      "Matterport3D terms): how many instructions get a plan, by refusal code")  # fmt: skip
+    real.add_argument("--backend", choices=("embedded", "vlm"), default="embedded")
+    real.add_argument("--vlm-url", default="http://127.0.0.1:8000/v1")
+    real.add_argument("--vlm-model", default="default")
+    real.add_argument("--vlm-api-key-env", default="NAV_POLICY_VLM_API_KEY", metavar="VAR")
+    real.add_argument("--vlm-timeout", type=float, default=30.0, metavar="S")
     args = ap.parse_args(argv)
+    if args.real or args.real_corpus or args.r2r:
+        return _main_real(args)
     landmarks = load_landmarks(args.landmarks or config_path("landmarks_demo.yaml"))
     cases = load_corpus(args.corpus)
     embedder = default_embedder()
@@ -438,6 +453,105 @@ def main(argv: list[str] | None = None) -> int:
         print(json.dumps(report))
     else:
         _print_report(report, sys.stdout)
+        if args.json:
+            Path(args.json).write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
+    return 0
+
+
+def real_latency(cases: Sequence[Case], embedder: MiniLMEmbedder, repeats: int) -> dict[str, Any]:
+    """p50/p99 of the embedded parser with embeddings over every real line (each parse with the
+    query cache cleared, so a phrase that reaches the model is really encoded), after the model
+    and the landmark matrices are loaded."""
+    embedder.encode(["warm up"])
+    backends = _Backends(lambda lm: InstructionParser(lm, embedder), _house())
+    reaching = []
+    for case in cases:  # fills each landmark matrix once; notes the lines that reach the model
+        grounder = backends(case.landmarks).grounder
+        calls = grounder.embedding_calls
+        _time_parse_case(backends(case.landmarks), case)
+        if grounder.embedding_calls > calls:
+            reaching.append(case)
+    every, model = [], []
+    for _ in range(repeats):
+        for case in cases:
+            embedder.clear_cache()
+            every.append(_time_parse_case(backends(case.landmarks), case))
+        for case in reaching:
+            embedder.clear_cache()
+            model.append(_time_parse_case(backends(case.landmarks), case))
+    return {"all_lines": _percentiles_ms(every), "lines_reaching_the_model": _percentiles_ms(model),
+            "model_load_s": embedder.load_s, "repeats": repeats}  # fmt: skip
+
+
+def _time_parse_case(parser: Any, case: Case) -> tuple[float, float]:
+    t0, c0 = time.perf_counter(), time.thread_time()
+    try:
+        parser.parse(case.text, pose=case.robot)
+    except InstructionError:
+        pass
+    return time.perf_counter() - t0, time.thread_time() - c0
+
+
+def _house() -> LandmarkMap:
+    return load_landmarks(config_path("landmarks_house.yaml"))
+
+
+def _real_backends(args: argparse.Namespace, embedder: MiniLMEmbedder) -> _Backends:
+    if args.backend == "embedded":
+        return _Backends(lambda lm: InstructionParser(lm, embedder), _house())
+    from nav_policy.instruct.vlm import VlmClient, VlmConfig
+
+    config = VlmConfig(base_url=args.vlm_url, model=args.vlm_model, api_key_env=args.vlm_api_key_env,
+                       timeout_s=args.vlm_timeout, fallback="reject")  # fmt: skip
+    return _Backends(lambda lm: VlmClient(config, lm, embedder), _house())
+
+
+def _print_real(report: dict[str, Any], out: Any) -> None:
+    for split in SPLITS:
+        r = report["accuracy"][split]
+        p, q = r["plans"], r["refusals"]
+        print(f"{split:8s} exact plans {p['correct']:3d}/{p['n']:<3d} {100 * p['accuracy']:5.1f}%   "
+              f"refusals correct {q['correct']:3d}/{q['n']:<3d} {100 * q['accuracy']:5.1f}% "
+              f"(same code as the label: {q['same_code']})", file=out)  # fmt: skip
+        for fail in r["failures"]:
+            print(f"    FAIL {fail['text']!r}\n         expected {fail['expected']}\n"
+                  f"         got      {fail['got']}", file=out)  # fmt: skip
+    for key, v in report.get("latency", {}).items():
+        if isinstance(v, dict) and v.get("n"):
+            print(f"latency {key} n={v['n']} wall p50 {v['p50_ms']:.2f} ms p99 {v['p99_ms']:.2f} ms"
+                  f" | cpu p50 {v['cpu_p50_ms']:.2f} ms p99 {v['cpu_p99_ms']:.2f} ms", file=out)  # fmt: skip
+    if "r2r" in report:
+        print(f"r2r coverage: {report['r2r']}", file=out)
+
+
+def _main_real(args: argparse.Namespace) -> int:
+    embedder = default_embedder()
+    paths = args.real_corpus or default_real_corpus()
+    cases = [c for p in paths for c in load_corpus(p)]
+    report: dict[str, Any] = {"corpus": [str(p) for p in paths], "backend": args.backend}
+    if args.tune:
+        own = load_corpus(default_corpus())
+        demo = load_landmarks(config_path("landmarks_demo.yaml"))
+        house = _house()
+        groups = [(own, demo)] + [([c for c in cases if c.landmarks == name],
+                                   load_landmarks(config_path(name)) if name else house)
+                                  for name in sorted({c.landmarks or "" for c in cases})]  # fmt: skip
+        report["tuning"] = tune_end_to_end(groups, embedder)
+        t = report["tuning"]
+        print(f"tuned end to end on dev: threshold {t['threshold']} (band {t['threshold_band']}), "
+              f"margin {t['margin']} (band {t['margin_band']}), cost {t['cost']} over "
+              f"{t['dev_lines']} dev lines", file=sys.stderr)  # fmt: skip
+    backends = _real_backends(args, embedder)
+    if cases:
+        report["accuracy"] = real_accuracy(backends, cases)
+        if args.backend == "embedded":
+            report["latency"] = real_latency(cases, embedder, max(1, args.repeats))
+    if args.r2r:
+        report["r2r"] = r2r_coverage(InstructionParser(_house(), embedder), args.r2r)
+    if args.json == "-":
+        print(json.dumps(report))
+    else:
+        _print_real(report, sys.stdout)
         if args.json:
             Path(args.json).write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
     return 0

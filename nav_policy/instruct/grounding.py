@@ -170,8 +170,8 @@ HOUSEHOLD_SYNONYMS = {
     "passageway": "hallway", "entry": "entryway", "foyer": "entryway", "entrance hall": "entryway",
     "couch": "sofa", "sofa": "couch", "settee": "couch",
     "cooker": "stove", "range": "stove", "oven": "stove", "hob": "stove",
-    "bookcase": "bookshelf", "bookshelves": "bookshelf", "book shelf": "bookshelf",
-    "washer": "washing machine", "laundry machine": "washing machine",
+    "bookcase": "bookshelf",
+    "washer": "washing machine",
     "terrace": "patio",
     "bathtub": "tub", "bath": "bathtub", "night table": "nightstand", "bedside table": "nightstand",
     "chest of drawers": "dresser",
@@ -236,6 +236,8 @@ class Grounder:
         ]
         self._matrix: np.ndarray | None = None
         self.embedding_calls = 0
+        self._variants: dict[str, tuple[Landmark, str] | None] = {}
+        self._close: dict[str, list[str]] = {}
 
     def exact(self, phrase: str) -> Landmark | None:
         """Exact (normalised) match against names and aliases."""
@@ -246,13 +248,30 @@ class Grounder:
         return frozenset(w for lm in self.landmarks for p in lm.phrases for w in normalize_name(p).split())
 
     def variant(self, phrase: str) -> tuple[Landmark, str] | None:
-        """An exact match once descriptive words, plurals or one misspelt word are undone:
-        (landmark, how). Only a unique reading counts; None otherwise."""
-        words = normalize_name(phrase).split()
+        """An exact match once a household synonym, descriptive words, plurals or one misspelt
+        word are undone: (landmark, how). Only a unique reading counts; None otherwise."""
+        key = normalize_name(phrase)
+        if key not in self._variants:
+            if len(self._variants) > _QUERY_CACHE_SIZE:
+                self._variants.clear()
+            self._variants[key] = self._variant(key)
+        return self._variants[key]
+
+    def _close_words(self, word: str) -> list[str]:
+        """Words of the map's names within the edit limit of `word` (memoised)."""
+        if word not in self._close:
+            limit = 2 if len(word) >= 8 else 1
+            self._close[word] = [
+                v for v in self._vocabulary
+                if abs(len(v) - len(word)) <= limit and edit_distance(word, v, limit) <= limit
+            ]  # fmt: skip
+        return self._close[word]
+
+    def _variant(self, key: str) -> tuple[Landmark, str] | None:
+        words = key.split()
         if not words:
             return None
         readings: list[tuple[list[str], str]] = []
-        key = " ".join(words)
         for word, meant in sorted(HOUSEHOLD_SYNONYMS.items(), key=lambda kv: -len(kv[0])):
             if re.search(rf"\b{re.escape(word)}\b", key):
                 swapped = re.sub(rf"\b{re.escape(word)}\b", meant, key).split()
@@ -271,8 +290,7 @@ class Grounder:
                 if w in self._vocabulary or len(w) < 4:
                     fixed.append(w)
                     continue
-                limit = 2 if len(w) >= 8 else 1
-                close = [v for v in self._vocabulary if edit_distance(w, v, limit) <= limit]
+                close = self._close_words(w)
                 if len(close) != 1:
                     fixed.append(w)
                     continue

@@ -383,7 +383,7 @@ DEFAULT_STEP_M = 1.0
 _OUT_OF_SCHEMA: tuple[tuple[re.Pattern[str], str], ...] = (
     (
         re.compile(
-            r"\b(?:stairs?|stair ?cases?|stairways?|stairwells?|upstairs|downstairs|steps|landings?|"
+            r"\b(?:stairs?|stair ?cases?|stairways?|stairwells?|upstairs|downstairs|(?<!\d\s)steps|landings?|"
             r"escalators?|elevators?|lifts?|ladders?|climb\w*|flights? of)\b"
         ),
         "stairs, steps and lifts are out of reach of this robot (it drives on one floor)",
@@ -452,7 +452,8 @@ _VAGUE_WAIT_RE = re.compile(
 )
 _AROUND_RE = re.compile(
     r"^(?:(?:make|take|do|perform|pull)\s+(?:a\s+|an\s+)?(?:uturn|180)|"
-    r"(?:turn|spin|rotate|pivot|swing|whirl)(?:\s+yourself)?\s+(?:around|round|back|about)|about face|turn about|uturn)"
+    r"(?:turn|spin|rotate|pivot|swing|whirl)(?:\s+yourself)?\s+(?:around|round|back|about)|about face|turn about|"
+    r"(?:make a |do a |take a )?uturn(?:\s+(?:to the\s+)?(?:left|right))?)"
     r"(?:\s+(?:in place|on the spot))?$"
 )
 _TAKE_TURN_RE = re.compile(
@@ -529,6 +530,7 @@ _TARGET_RULES: tuple[_TargetRule, ...] = (
         "go_through",
     ),
     (re.compile(r"^(?:cross|traverse)\b\s*(?P<t>.*)$"), "go_through"),
+    (re.compile(r"^follow\s+(?P<t>(?:the\s+)?(?:hall|hallway|corridor|path|passage)\b.*)$"), "go_through"),
     (re.compile(rf"^{_GO}(?:\s+(?:right|up|back))?\s+in front of\b\s*(?P<t>.*)$"), "go_to"),
     (
         re.compile(rf"^{_GO}(?:\s+back)?\s+(?:past|by|beyond|around|alongside)\b\s*(?P<t>.*)$"),
@@ -770,7 +772,10 @@ def _target_steps(action: str, phrase: str, clause: str, ctx: _Ctx) -> list[RawS
                 *_target_steps(action, split.group("a"), clause, ctx),
                 *_target_steps(second, split.group("b"), clause, ctx),
             ]
-        chain = re.match(r"^(?P<a>.+?)\s+(?:on|by|near|at|next to)\s+(?P<b>.+)$", phrase)
+        chain = re.match(
+            r"^(?P<a>.+?)\s+(?:on|by|near|at|next to)\s+(?!(?:your|the|my)\s+(?:left|right)\b)(?P<b>.+)$",
+            phrase,
+        )
         if chain and ctx.landmarks is not None:
             first = ctx.landmarks.lookup(chain.group("a"))
             if first is not None and first.kind == "area":  # "stop in the living room on the rug"
@@ -1044,7 +1049,9 @@ def _by_side(phrase: str, grounder: Grounder, context: _Context) -> Grounding | 
         candidates = [hit]
     on_side = []
     for lm in candidates:
-        _, left = lateral(lm)
+        forward, left = lateral(lm)
+        if forward < -0.5:  # behind the robot is not "on your left"
+            continue
         if (left > 0.3 if side == "left" else left < -0.3):
             on_side.append((math.dist(lm.position, (x, y)), lm))
     on_side.sort(key=lambda t: t[0])

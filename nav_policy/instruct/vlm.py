@@ -29,6 +29,7 @@ import time
 import urllib.error
 import urllib.parse
 import urllib.request
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -139,6 +140,8 @@ def system_prompt(landmarks: LandmarkMap | None) -> str:
         "turn (direction left|right|around, optional angle_deg), move (direction forward|backward, distance_m), "
         "wait (duration_s), stop. Set every field an action does not use to null.",
         "Targets are landmark names only: never coordinates, never a speed.",
+        "Stairs, handling objects (take, bring, open, switch on), searching for things and "
+        'following a person are not plan steps: reply {"steps": []} for them.',
         'If the instruction names a place that is not listed, or cannot be done, reply {"steps": []}.',
     ]
     if landmarks is not None:
@@ -160,9 +163,13 @@ def request_schema() -> dict[str, Any]:
 
 
 def build_request(
-    text: str, config: VlmConfig, landmarks: LandmarkMap | None, image_url: str | None = None
+    text: str,
+    config: VlmConfig,
+    landmarks: LandmarkMap | None,
+    image_url: str | None = None,
+    robot_area: str | None = None,
 ) -> dict[str, Any]:
-    """The JSON body of the chat-completions request."""
+    """The JSON body of the chat-completions request (robot_area: where the robot is now)."""
     user: Any = text if image_url is None else [
         {"type": "text", "text": text},
         {"type": "image_url", "image_url": {"url": image_url}},
@@ -170,7 +177,8 @@ def build_request(
     return {
         "model": config.model,
         "messages": [
-            {"role": "system", "content": system_prompt(landmarks)},
+            {"role": "system", "content": system_prompt(landmarks) + (
+                f"\nThe robot is now in the {robot_area}." if robot_area else "")},
             {"role": "user", "content": user},
         ],
         "response_format": {
@@ -244,19 +252,27 @@ class VlmClient:
         self.grounder = Grounder(landmarks, embedder) if landmarks is not None else None
         self.fallback_parser = fallback_parser or InstructionParser(landmarks, embedder)
 
-    def parse(self, text: str, image: np.ndarray | bytes | None = None) -> ParseResult:
-        """The plan for `text`; on a VLM failure, the embedded parser's plan or InstructionError."""
+    def parse(
+        self,
+        text: str,
+        image: np.ndarray | bytes | None = None,
+        pose: Sequence[float] | None = None,
+    ) -> ParseResult:
+        """The plan for `text`; on a VLM failure, the embedded parser's plan or InstructionError.
+
+        pose (x, y, yaw) tells the model which area the robot is in (for "exit the room") and
+        is used when grounding its reply, as in the embedded parser."""
         if not isinstance(text, str) or not text.strip():
             raise InstructionError("empty instruction", code="empty")
         try:
-            return self._ask(text, image)
+            return self._ask(text, image, pose)
         except VlmFailure as exc:
             reason = str(exc)
             log.warning("VLM backend failed: %s", reason)
             if self.config.fallback == "reject":
                 raise InstructionError(f"VLM backend: {reason}", code=exc.code) from None
         try:
-            result = self.fallback_parser.parse(text)
+            result = self.fallback_parser.parse(text, pose=pose)
         except InstructionError as exc:
             raise InstructionError(
                 f"{exc} (VLM backend failed too: {reason})", code=exc.code
@@ -266,16 +282,22 @@ class VlmClient:
             result.plan, (warning, *result.warnings), result.groundings, "embedded (vlm fallback)"
         )
 
-    def _ask(self, text: str, image: np.ndarray | bytes | None) -> ParseResult:
+    def _ask(
+        self, text: str, image: np.ndarray | bytes | None, pose: Sequence[float] | None = None
+    ) -> ParseResult:
         image_url = None
         if image is not None:
             image_url = encode_jpeg_data_url(
                 image, self.config.image_max_side, self.config.jpeg_quality
             )
-        body = build_request(text, self.config, self.landmarks, image_url)
+        area = None
+        if pose is not None and self.landmarks is not None:
+            found = self.landmarks.area_at(float(pose[0]), float(pose[1]))
+            area = found.name if found is not None else None
+        body = build_request(text, self.config, self.landmarks, image_url, area)
         steps = plan_steps_from_content(reply_content(self._complete(body)))
         try:
-            grounded, groundings = ground_steps(steps, self.grounder)
+            grounded, groundings = ground_steps(steps, self.grounder, pose)
             plan = _to_plan(grounded)
         except InstructionError as exc:
             raise VlmFailure(f"reply rejected: {exc}", code=exc.code) from None
