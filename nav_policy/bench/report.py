@@ -237,7 +237,8 @@ def report_text(summaries: Mapping[str, Mapping[str, Any]], payload: Mapping[str
                  "two columns would be rarer than 1 in 20 if neither planner were better)."
                  if pairs and any(pairs.values()) else "")
     return (markdown_table(summaries, ratio_map, ref) + "\n\n" + tier_table(summaries)
-            + pair_text + f"\n\nBARN v_ref = {payload.get('barn_v_ref')} m/s (robot v_max)\n"
+            + pair_text + f"\n\nBARN v_ref = {payload.get('barn_v_ref')} m/s (robot v_max); "
+            f"simulator backend: {payload.get('backend', 'pybullet')}\n"
             + (f"Every command went through the node's safety layer (--safety-layer, collision "
                f"model {_safety_model(payload['safety_layer'])}).\n"
                if payload.get("safety_layer") else ""))

@@ -53,6 +53,7 @@ class EpisodeTask:
     factory: PlannerFactory | None = None
     safety_layer: str = ""  # "" = off, else the safety layer's collision model (zones, approach)
     trace: bool = False  # keep per-step (v, w, clearance, bearing) in EpisodeResult.trace
+    backend: str = "pybullet"  # simulator backend (pybullet | mujoco)
 
 
 @dataclass
@@ -92,6 +93,7 @@ class BenchConfig:
     worlds: tuple[str, ...] = ()  # world files, run in addition to the tiers
     safety_layer: str = ""  # every command through the node's SafetyLayer (as served) with
     # this collision model (zones, approach); "" = off
+    backend: str = "pybullet"  # simulator backend of the episodes (pybullet | mujoco)
 
 
 # ---- planners ---------------------------------------------------------------------------------
@@ -151,15 +153,16 @@ def preflight(specs: Sequence[PlannerSpec], robot: RobotSpec,
 _WORKER: dict[str, Any] = {}
 
 
-def _worker_env() -> Any:
-    """This process's env (built once per process and reused across episodes)."""
-    if "env" not in _WORKER:
+def _worker_env(backend: str = "pybullet") -> Any:
+    """This process's env on `backend` (built once per process and reused across episodes)."""
+    key = f"env:{backend}"
+    if key not in _WORKER:
         import gymnasium as gym
 
         import nav_policy  # noqa: F401 - registers the env ids
 
-        _WORKER["env"] = gym.make(ENV_ID)
-    return _WORKER["env"]
+        _WORKER[key] = gym.make(ENV_ID, backend=backend)
+    return _WORKER[key]
 
 
 def _worker_robot() -> RobotSpec:
@@ -172,7 +175,7 @@ def run_episode(task: EpisodeTask) -> EpisodeResult:
     """Drive one episode to its end (goal, collision or the env's 500-step limit)."""
     from nav_policy.codecs import encode_action
 
-    env, robot = _worker_env(), _worker_robot()
+    env, robot = _worker_env(task.backend), _worker_robot()
     sc = task.scenario
     env.reset(seed=sc.world_seed, options=sc.reset_options())
     base = env.unwrapped
@@ -368,7 +371,8 @@ def make_tasks(cfg: BenchConfig, factory: PlannerFactory | None = None) -> list[
     scs = scenarios(cfg.tiers, cfg.episodes, cfg.seed) if cfg.tiers else []
     if cfg.worlds:
         scs += world_scenarios(cfg.worlds, cfg.episodes, cfg.seed, load_robot_spec().radius)
-    return [EpisodeTask(spec, sc, cfg.global_path, factory, cfg.safety_layer)
+    return [EpisodeTask(spec, sc, cfg.global_path, factory, cfg.safety_layer,
+                        backend=cfg.backend)
             for spec in cfg.planners for sc in scs]
 
 
