@@ -510,9 +510,13 @@ def reset_times(backend: str, mode: str, tier: str, samples: int,
 
 
 # ---- PPO ---------------------------------------------------------------------------------------
-def ppo_throughput(backend: str, steps: int, config: str, seed: int = 0) -> dict[str, Any]:
+def ppo_throughput(backend: str, steps: int, config: str, seed: int = 0,
+                   pool: tuple[int, str | None] = (0, None),
+                   batched: bool = False) -> dict[str, Any]:
     """Env steps/s of SB3 PPO `learn` for the recipe in `config` on `backend` (see the module
-    docstring), with the time split into rollout collection and the updates."""
+    docstring), with the time split into rollout collection and the updates. `pool` and
+    `batched` (BatchedSubprocVecEnv over min(n_envs, cores) processes) are the variant beyond
+    the recipe."""
     import torch
     from stable_baselines3 import PPO
     from stable_baselines3.common.callbacks import BaseCallback
@@ -532,9 +536,21 @@ def ppo_throughput(backend: str, steps: int, config: str, seed: int = 0) -> dict
     stage = cfg.stage_at(0)
     kw = {**cfg.env, "backend": backend, "tier": list(stage.tiers),
           "tier_weights": list(stage.tiers.values())}
+    if pool[0]:
+        from nav_policy.sim.pool import WorldPool
+        from nav_policy.sim.robot import load_robot_spec
+
+        WorldPool(pool[0], load_robot_spec().radius, pool[1]).fill(list(stage.tiers))  # warm
+        kw |= {"world_pool": pool[0], "world_pool_dir": pool[1]}
     fns = [_make_env(kw, r, seed) for r in range(cfg.n_envs)]
-    venv: Any = SubprocVecEnv(fns) if cfg.vec_env == "subproc" and cfg.n_envs > 1 \
-        else DummyVecEnv(fns)
+    if batched:
+        from nav_policy.envs.vec import BatchedSubprocVecEnv
+
+        venv: Any = BatchedSubprocVecEnv(fns, min(cfg.n_envs, os.cpu_count() or 1))
+    elif cfg.vec_env == "subproc" and cfg.n_envs > 1:
+        venv = SubprocVecEnv(fns)
+    else:
+        venv = DummyVecEnv(fns)
     venv = VecNormalize(venv, norm_obs=True, norm_reward=True, clip_obs=10.0, gamma=cfg.ppo.gamma)
     act = {"tanh": torch.nn.Tanh, "relu": torch.nn.ReLU, "elu": torch.nn.ELU}[cfg.activation]
     arch = list(cfg.net_arch)
@@ -563,7 +579,10 @@ def ppo_throughput(backend: str, steps: int, config: str, seed: int = 0) -> dict
     wall = time.perf_counter() - t0
     done = int(model.num_timesteps)
     venv.close()
-    return {"backend": backend, "config": config, "steps": done, "n_envs": cfg.n_envs,
+    variant = "recipe" + (f" + world_pool {pool[0]}" if pool[0] else "") + \
+        (" + batched vec env" if batched else "")
+    return {"backend": backend, "variant": variant, "config": config, "steps": done,
+            "n_envs": cfg.n_envs,
             "wall_s": wall, "steps_per_s": done / wall, "rollout_s": clock.rollout,
             "update_s": wall - clock.rollout, "rollout_steps_per_s": done / clock.rollout,
             "main_cpu_s": time.process_time() - c0}
@@ -630,10 +649,10 @@ def reset_table(rows: list[dict[str, Any]]) -> str:
 
 
 def ppo_table(rows: list[dict[str, Any]]) -> str:
-    out = ["| backend | steps | n_envs | learn steps/s | wall s | rollout s | update s "
-           "| rollout steps/s |", "|---|---:|---:|---:|---:|---:|---:|---:|"]
+    out = ["| backend | variant | steps | n_envs | learn steps/s | wall s | rollout s | update s "
+           "| rollout steps/s |", "|---|---|---:|---:|---:|---:|---:|---:|---:|"]
     for r in rows:
-        out.append(f"| {r['backend']} | {r['steps']} | {r['n_envs']} | {r['steps_per_s']:,.0f} "
+        out.append(f"| {r['backend']} | {r.get('variant', 'recipe')} | {r['steps']} | {r['n_envs']} | {r['steps_per_s']:,.0f} "
                    f"| {r['wall_s']:.1f} | {r['rollout_s']:.1f} | {r['update_s']:.1f} "
                    f"| {r['rollout_steps_per_s']:,.0f} |")
     return "\n".join(out)
@@ -704,9 +723,14 @@ def main(argv: list[str] | None = None) -> int:
             print(f"  reset {backend} {mode}: {resets[-1]}", file=sys.stderr)
     ppo = []
     if args.ppo_steps:
-        for backend in backends:
-            ppo.append(ppo_throughput(backend, args.ppo_steps, args.ppo_config))
-            print(f"  ppo {backend}: {ppo[-1]['steps_per_s']:,.0f} steps/s", file=sys.stderr)
+        variants = [(b, (0, None), False) for b in backends]
+        if "mujoco" in backends and pool[0]:
+            variants.append(("mujoco", pool, True))
+        for backend, ppool, batched in variants:
+            ppo.append(ppo_throughput(backend, args.ppo_steps, args.ppo_config, pool=ppool,
+                                      batched=batched))
+            print(f"  ppo {backend} ({ppo[-1]['variant']}): {ppo[-1]['steps_per_s']:,.0f} "
+                  "steps/s", file=sys.stderr)
     report = {"command": command, "machine": info, "load_average": [load_start, load()],
               "tier": args.tier, "steps": args.steps, "repeats": args.repeats,
               "world_pool": args.world_pool, "backends": backends,
