@@ -27,6 +27,12 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-a
     p.add_argument("--total-steps", type=int,
                    help="override total_steps (for ebm: the number of epochs); PPO trains whole "
                         "rollouts of n_steps x n_envs, so it rounds up (said at the start)")
+    p.add_argument("--seeds", metavar="LIST", help="local: one run per seed (0,1,2 or 0-3) and a "
+                   "summary picking the best seed on the selection split; --resume SWEEP_DIR "
+                   "continues them")
+    p.add_argument("--ray", metavar="ADDRESS", help="local --seeds: run the seeds on Ray "
+                   "('local' starts an instance here, 'auto' joins the running cluster, or a "
+                   "cluster address); default: one after another in this process")
     p.set_defaults(func=run_train)
 
     e = sub.add_parser("export", help="export a run to ONNX (with parity check)",
@@ -71,10 +77,20 @@ def run_train(args: argparse.Namespace) -> int:
 
         run = train_ebm(args.config, args.resume, args.runs, ebm_over or None,
                         collect_only=args.collect_only, export_driver=export_driver)
+    elif args.kind == "local" and (args.seeds or (args.resume
+                                                   and (args.resume / "sweep.json").exists())):
+        from nav_policy.training.sweep import parse_seeds, train_seeds
+
+        if args.resume and args.seeds:
+            raise ConfigError("--resume SWEEP_DIR takes its seeds from the sweep; drop --seeds")
+        seeds = parse_seeds(args.seeds) if args.seeds else None
+        run = train_seeds(args.config, seeds, args.ray, args.runs, overrides, args.resume)
     elif args.kind == "local":
         from nav_policy.training.local_rl import train_local
         from nav_policy.training.rundir import TrainingInterrupted
 
+        if args.ray:
+            raise ConfigError("--ray applies to train local --seeds LIST")
         try:
             run = train_local(args.config, args.resume, args.runs, overrides)
         except TrainingInterrupted as exc:

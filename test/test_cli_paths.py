@@ -75,7 +75,7 @@ def test_demo_messages_are_true() -> None:
 def test_runtime_names_a_folder(tmp_path: Path) -> None:
     """The node and every planner load models through PolicyRuntime: a folder is named so."""
     from nav_policy.errors import ModelError
-    from nav_policy.export.runtime import PolicyRuntime
+    from nav_policy.runtime.session import PolicyRuntime
 
     with pytest.raises(ModelError, match="is a folder, not an .onnx file"):
         PolicyRuntime(tmp_path)

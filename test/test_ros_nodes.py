@@ -192,6 +192,12 @@ def test_sim_bridge_and_dwa_planner_reach_the_goal(graph: Graph, spawn) -> None:
     assert graph.spin_until(restarted, 20.0), f"reset did not restart the world: {status}"
 
 
+def test_sim_bridge_on_mujoco_and_dwa_planner_reach_the_goal(graph: Graph, spawn) -> None:
+    """The bridge on the MuJoCo backend (no depth camera) serves the same closed loop."""
+    drive_to_goal(graph, spawn, ["-p", "planner:=dwa"],
+                  ("-p", "backend:=mujoco", "-p", "camera_rate:=0.0"))
+
+
 def test_sim_bridge_and_shipped_rl_planner_reach_the_goal(graph: Graph, spawn) -> None:
     """The shipped ONNX policy (models/local_rl.onnx) drives the simulated robot to the goal."""
     assert SHIPPED_RL.is_file(), "models/local_rl.onnx is part of the repository"

@@ -13,7 +13,7 @@ import pytest
 import nav_policy  # noqa: F401
 from nav_policy.codecs.scan import MAX_INVALID_FRACTION, scan_problem
 from nav_policy.planners import make_planner
-from nav_policy.ros.safety import scan_problem as node_scan_problem
+from nav_policy.planners.safety import scan_problem as node_scan_problem
 
 PLANNERS = ("rl", "ebm", "dwa", "mppi")
 

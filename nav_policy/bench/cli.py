@@ -171,7 +171,8 @@ def bench_config(args: argparse.Namespace) -> Any:
     return BenchConfig(planners=specs, tiers=tuple(tiers), episodes=args.episodes,
                        seed=args.seed, global_path=args.global_path, workers=workers,
                        ray=args.ray, worlds=worlds, safety_layer=args.safety_layer,
-                       suites=tuple(suites), protocol=args.protocol)
+                       suites=tuple(suites), protocol=args.protocol,
+                       backend=args.backend)
 
 
 def _bench_args(cfg: Any, out_dir: Path, command: str, v_ref: float) -> dict[str, Any]:
@@ -183,6 +184,7 @@ def _bench_args(cfg: Any, out_dir: Path, command: str, v_ref: float) -> dict[str
             "models": {p.name: p.model for p in cfg.planners if p.model},
             "workers": None if cfg.ray else cfg.workers, "ray": cfg.ray,
             "global_path": cfg.global_path, "safety_layer": cfg.safety_layer,
+            "backend": cfg.backend,
             "barn_v_ref": v_ref, "goal_tolerance": 0.25,
             "max_steps": LOCAL_NAV_MAX_STEPS, "control_hz": 10.0, "out_dir": str(out_dir),
             **({"suite_protocol": {"goal_tolerance": 1.0, "time_limit_s": 100.0,
@@ -363,6 +365,9 @@ def _add_bench(sub: Any) -> None:
                    help="send every planner's command through the local planner node's safety "
                         "layer with collision model MODEL (approach, the node's default, or "
                         "zones; default margins), as a robot running the node executes it")
+    p.add_argument("--backend", choices=["pybullet", "mujoco"], default="pybullet",
+                   help="simulator backend of the episodes (default pybullet, the engine of the "
+                        "published tables; mujoco gives the same episodes, faster)")
     p.add_argument("--json", metavar="FILE|-", help="write the results as JSON ('-' = stdout)")
     p.add_argument("--out", metavar="DIR", help="report folder (default out/bench/<timestamp>)")
     p.add_argument("--no-plots", action="store_true", help="skip the PNG plots")

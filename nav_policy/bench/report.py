@@ -288,7 +288,8 @@ def report_text(summaries: Mapping[str, Mapping[str, Any]], payload: Mapping[str
             + pair_text + barn_text + f"\n\nBARN v_ref = {v_ref} m/s"
             + (" (BARN's)" if v_ref == BARN_V_REF else " (robot v_max)")
             + (" for the tiers, 2 m/s for suites under the barn protocol" if barn
-               and v_ref != BARN_V_REF else "") + "\n"
+               and v_ref != BARN_V_REF else "")
+            + f"; simulator backend: {payload.get('backend', 'pybullet')}\n"
             + (f"Every command went through the node's safety layer (--safety-layer, collision "
                f"model {_safety_model(payload['safety_layer'])}).\n"
                if payload.get("safety_layer") else ""))

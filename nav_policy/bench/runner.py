@@ -28,6 +28,7 @@ from nav_policy.bench.scenarios import (
     suite_scenarios,
     world_scenarios,
 )
+from nav_policy.distributed import import_ray, ray_start
 from nav_policy.errors import ConfigError, ModelError, NavPolicyError
 from nav_policy.interrupts import hold_interrupts, ignore_sigint
 from nav_policy.planners import LEARNED_PLANNERS, PLANNERS
@@ -59,6 +60,7 @@ class EpisodeTask:
     factory: PlannerFactory | None = None
     safety_layer: str = ""  # "" = off, else the safety layer's collision model (zones, approach)
     trace: bool = False  # keep per-step (v, w, clearance, bearing) in EpisodeResult.trace
+    backend: str = "pybullet"  # simulator backend (pybullet | mujoco)
 
 
 @dataclass
@@ -100,6 +102,7 @@ class BenchConfig:
     # this collision model (zones, approach); "" = off
     suites: tuple[str, ...] = ()  # barn-test, barn-train: the converted BARN worlds
     protocol: str = "barn"  # how suite episodes are judged: barn (1 m, 100 s, v_ref 2) or ours
+    backend: str = "pybullet"  # simulator backend of the episodes (pybullet | mujoco)
 
 
 # ---- planners ---------------------------------------------------------------------------------
@@ -165,9 +168,10 @@ def protocol_env_kwargs(protocol: str) -> dict[str, Any]:
     return {}
 
 
-def _worker_env(protocol: str = "ours") -> Any:
-    """This process's env for a protocol (built once per process, reused across episodes)."""
-    key = "env" if protocol == "ours" else f"env:{protocol}"
+def _worker_env(protocol: str = "ours", backend: str = "pybullet") -> Any:
+    """This process's env for a protocol on `backend` (built once per process and reused
+    across episodes)."""
+    key = f"env:{protocol}:{backend}"
     if key not in _WORKER:
         import gymnasium as gym
 
@@ -175,7 +179,7 @@ def _worker_env(protocol: str = "ours") -> Any:
 
         register_envs()  # the ids, also in a fresh worker process
 
-        _WORKER[key] = gym.make(ENV_ID, **protocol_env_kwargs(protocol))
+        _WORKER[key] = gym.make(ENV_ID, backend=backend, **protocol_env_kwargs(protocol))
     return _WORKER[key]
 
 
@@ -188,7 +192,7 @@ def _worker_robot() -> RobotSpec:
 def run_episode(task: EpisodeTask) -> EpisodeResult:
     """Drive one episode to its end (goal, collision or the env's 500-step limit)."""
     sc = task.scenario
-    env, robot = _worker_env(sc.protocol), _worker_robot()
+    env, robot = _worker_env(sc.protocol, task.backend), _worker_robot()
     env.reset(seed=sc.world_seed, options=sc.reset_options())
     base = env.unwrapped
     world, maps = base.world, base.maps
@@ -343,34 +347,10 @@ def _run_pool(tasks: Sequence[EpisodeTask], workers: int, bar: _Progress,
     pool.shutdown(wait=True)
 
 
-def _import_ray() -> Any:
-    try:
-        import ray
-    except ImportError as exc:
-        raise ConfigError("--ray needs the optional dependency 'ray' (pip install 'ray>=2.9' "
-                          "or the package's [dist] extra)") from exc
-    return ray
-
-
-def _ray_start(ray: Any, address: str, num_cpus: int) -> bool:
-    """Connect to (or start) Ray unless already connected; True when this call started it."""
-    if ray.is_initialized():
-        return False
-    try:
-        if address == "local":
-            ray.init(num_cpus=num_cpus, include_dashboard=False, log_to_driver=False)
-        else:
-            ray.init(address=address, log_to_driver=False)
-    except (ConnectionError, RuntimeError, ValueError) as exc:
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise ConfigError(f"cannot connect to Ray at {address!r}: {first}") from exc
-    return True
-
-
 def _run_ray(tasks: Sequence[EpisodeTask], address: str, num_cpus: int, bar: _Progress,
              done: dict[int, EpisodeResult]) -> None:
-    ray = _import_ray()
-    started = _ray_start(ray, address, num_cpus)
+    ray = import_ray()
+    started = ray_start(ray, address, num_cpus)
     pending: list[Any] = []
     try:
         remote = ray.remote(num_cpus=1)(run_episode)
@@ -435,7 +415,8 @@ def make_tasks(cfg: BenchConfig, factory: PlannerFactory | None = None) -> list[
         scs += suite_scenarios(cfg.suites, cfg.episodes, cfg.seed, cfg.protocol)
     if cfg.worlds:
         scs += world_scenarios(cfg.worlds, cfg.episodes, cfg.seed, load_robot_spec().radius)
-    return [EpisodeTask(spec, sc, cfg.global_path, factory, cfg.safety_layer)
+    return [EpisodeTask(spec, sc, cfg.global_path, factory, cfg.safety_layer,
+                        backend=cfg.backend)
             for spec in cfg.planners for sc in scs]
 
 

@@ -157,6 +157,7 @@ class Result:
     backend: str
     mode: str
     workers: int
+    envs_per_worker: int
     env_step_sps: float
     env_total_sps: float
     env_cpu_us: float
@@ -401,30 +402,47 @@ def env_run(mode: str, tier: str, steps: int, seed: int = 0, backend: str = "pyb
     return run
 
 
+class _EnvFn:
+    """A picklable env factory for the vec envs' workers (TimedEnv around LocalNav-v0)."""
+
+    def __init__(self, kwargs: dict[str, Any] | None, seed: int) -> None:
+        self.kwargs, self.seed = kwargs, seed
+
+    def __call__(self) -> gym.Env:
+        import nav_policy  # noqa: F401 - registers the env in the worker
+
+        env = TimedEnv(NullEnv() if self.kwargs is None else gym.make(LOCAL_NAV_ID, **self.kwargs))
+        env.reset(seed=self.seed)
+        return env
+
+
 def vec_env_run(mode: str, tier: str, steps: int, workers: int, seed: int = 0,
                 null: bool = False, backend: str = "pybullet",
-                pool: tuple[int, str | None] = (0, None)) -> Run:
-    """`steps` random-action steps in all of a SubprocVecEnv of `workers` envs (NullEnvs if
-    `null`)."""
-    from stable_baselines3.common.env_util import make_vec_env
+                pool: tuple[int, str | None] = (0, None), per_worker: int = 1) -> Run:
+    """`steps` random-action steps in all of a vec env of `workers` processes (NullEnvs if
+    `null`): SB3's SubprocVecEnv (one env per process) when per_worker is 1, else a
+    BatchedSubprocVecEnv of per_worker envs per process."""
     from stable_baselines3.common.vec_env import SubprocVecEnv
 
-    # "module:id": each worker imports nav_policy, which registers the id
-    env_id: Any = NullEnv if null else f"nav_policy:{LOCAL_NAV_ID}"
-    venv = make_vec_env(env_id, n_envs=workers, seed=seed, vec_env_cls=SubprocVecEnv,
-                        wrapper_class=TimedEnv,
-                        env_kwargs={} if null else _env_kwargs(mode, tier, backend, pool))
-    n = steps // workers
-    actions = np.random.default_rng(seed).uniform(-1, 1, (n, workers, 2)).astype(np.float32)
+    from nav_policy.envs.vec import BatchedSubprocVecEnv
+
+    kw = None if null else _env_kwargs(mode, tier, backend, pool)
+    n_envs = workers * per_worker
+    fns = [_EnvFn(kw, seed + k) for k in range(n_envs)]
+    venv: Any = SubprocVecEnv(fns) if per_worker == 1 else BatchedSubprocVecEnv(fns, workers)
+    n = steps // n_envs
+    actions = np.random.default_rng(seed).uniform(-1, 1, (n, n_envs, 2)).astype(np.float32)
     venv.reset()
     venv.env_method("clear")
-    worker_cpu0 = venv.env_method("cpu_seconds")
+    first = list(range(0, n_envs, per_worker))  # one env per process: its CPU clock
+    worker_cpu0 = venv.env_method("cpu_seconds", indices=first)
     w0, c0 = time.perf_counter(), time.process_time()
     for a in actions:
         venv.step(a)
     wall, main_cpu = time.perf_counter() - w0, time.process_time() - c0
-    worker_cpu = sum(b - a for a, b in zip(worker_cpu0, venv.env_method("cpu_seconds")))
-    run = Run(steps=n * workers, workers=workers, wall=wall, cpu=main_cpu + worker_cpu,
+    worker_cpu = sum(b - a for a, b in zip(worker_cpu0,
+                                           venv.env_method("cpu_seconds", indices=first)))
+    run = Run(steps=n * n_envs, workers=workers, wall=wall, cpu=main_cpu + worker_cpu,
               resets=int(sum(venv.get_attr("resets"))),
               reset_wall=float(sum(venv.get_attr("reset_wall"))),
               reset_cpu=float(sum(venv.get_attr("reset_cpu"))), main_cpu=main_cpu,
@@ -434,7 +452,8 @@ def vec_env_run(mode: str, tier: str, steps: int, workers: int, seed: int = 0,
 
 
 def measure(mode: str, tier: str, steps: int, workers: int, repeats: int,
-            backend: str = "pybullet", pool: tuple[int, str | None] = (0, None)) -> Result:
+            backend: str = "pybullet", pool: tuple[int, str | None] = (0, None),
+            per_worker: int = 1) -> Result:
     floors: list[Run] = []
     envs: list[Run] = []
     ipcs: list[Run] = []
@@ -444,12 +463,13 @@ def measure(mode: str, tier: str, steps: int, workers: int, repeats: int,
             envs.append(env_run(mode, tier, steps, seed=r, backend=backend, pool=pool))
         else:
             envs.append(vec_env_run(mode, tier, steps, workers, seed=r, backend=backend,
-                                    pool=pool))
-            ipcs.append(vec_env_run(mode, tier, steps, workers, seed=r, null=True))
+                                    pool=pool, per_worker=per_worker))
+            ipcs.append(vec_env_run(mode, tier, steps, workers, seed=r, null=True,
+                                    per_worker=per_worker))
     best = min(envs, key=lambda e: e.cpu_us)
     resets = sum(e.resets for e in envs)
     return Result(
-        backend=backend, mode=mode, workers=workers,
+        backend=backend, mode=mode, workers=workers, envs_per_worker=per_worker,
         env_step_sps=max(e.step_sps for e in envs),
         env_total_sps=max(e.total_sps for e in envs),
         env_cpu_us=best.cpu_us,
@@ -490,9 +510,13 @@ def reset_times(backend: str, mode: str, tier: str, samples: int,
 
 
 # ---- PPO ---------------------------------------------------------------------------------------
-def ppo_throughput(backend: str, steps: int, config: str, seed: int = 0) -> dict[str, Any]:
+def ppo_throughput(backend: str, steps: int, config: str, seed: int = 0,
+                   pool: tuple[int, str | None] = (0, None),
+                   batched: bool = False) -> dict[str, Any]:
     """Env steps/s of SB3 PPO `learn` for the recipe in `config` on `backend` (see the module
-    docstring), with the time split into rollout collection and the updates."""
+    docstring), with the time split into rollout collection and the updates. `pool` and
+    `batched` (BatchedSubprocVecEnv over min(n_envs, cores) processes) are the variant beyond
+    the recipe."""
     import torch
     from stable_baselines3 import PPO
     from stable_baselines3.common.callbacks import BaseCallback
@@ -512,9 +536,21 @@ def ppo_throughput(backend: str, steps: int, config: str, seed: int = 0) -> dict
     stage = cfg.stage_at(0)
     kw = {**cfg.env, "backend": backend, "tier": list(stage.tiers),
           "tier_weights": list(stage.tiers.values())}
+    if pool[0]:
+        from nav_policy.sim.pool import WorldPool
+        from nav_policy.sim.robot import load_robot_spec
+
+        WorldPool(pool[0], load_robot_spec().radius, pool[1]).fill(list(stage.tiers))  # warm
+        kw |= {"world_pool": pool[0], "world_pool_dir": pool[1]}
     fns = [_make_env(kw, r, seed) for r in range(cfg.n_envs)]
-    venv: Any = SubprocVecEnv(fns) if cfg.vec_env == "subproc" and cfg.n_envs > 1 \
-        else DummyVecEnv(fns)
+    if batched:
+        from nav_policy.envs.vec import BatchedSubprocVecEnv
+
+        venv: Any = BatchedSubprocVecEnv(fns, min(cfg.n_envs, os.cpu_count() or 1))
+    elif cfg.vec_env == "subproc" and cfg.n_envs > 1:
+        venv = SubprocVecEnv(fns)
+    else:
+        venv = DummyVecEnv(fns)
     venv = VecNormalize(venv, norm_obs=True, norm_reward=True, clip_obs=10.0, gamma=cfg.ppo.gamma)
     act = {"tanh": torch.nn.Tanh, "relu": torch.nn.ReLU, "elu": torch.nn.ELU}[cfg.activation]
     arch = list(cfg.net_arch)
@@ -543,7 +579,10 @@ def ppo_throughput(backend: str, steps: int, config: str, seed: int = 0) -> dict
     wall = time.perf_counter() - t0
     done = int(model.num_timesteps)
     venv.close()
-    return {"backend": backend, "config": config, "steps": done, "n_envs": cfg.n_envs,
+    variant = "recipe" + (f" + world_pool {pool[0]}" if pool[0] else "") + \
+        (" + batched vec env" if batched else "")
+    return {"backend": backend, "variant": variant, "config": config, "steps": done,
+            "n_envs": cfg.n_envs,
             "wall_s": wall, "steps_per_s": done / wall, "rollout_s": clock.rollout,
             "update_s": wall - clock.rollout, "rollout_steps_per_s": done / clock.rollout,
             "main_cpu_s": time.process_time() - c0}
@@ -565,7 +604,7 @@ def load() -> str:
 
 
 def table(results: list[Result]) -> str:
-    head = ("| backend | mode | workers | steps/s, step | steps/s, with resets | floor steps/s "
+    head = ("| backend | mode | workers x envs | steps/s, step | steps/s, with resets | floor steps/s "
             "| overhead (wall) | CPU us/step (main) | of which in step() "
             "| floor CPU us/step | IPC CPU us/step "
             "| overhead (CPU) | vs floor + IPC | CPU-bound steps/s | resets / 1k steps "
@@ -573,7 +612,7 @@ def table(results: list[Result]) -> str:
     rows = [head, "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
     for r in results:
         multi = r.workers > 1
-        rows.append(f"| {r.backend} | {r.mode} | {r.workers} | {r.env_step_sps:,.0f} | {r.env_total_sps:,.0f} "
+        rows.append(f"| {r.backend} | {r.mode} | {r.workers} x {r.envs_per_worker} | {r.env_step_sps:,.0f} | {r.env_total_sps:,.0f} "
                     f"| {r.floor_sps:,.0f} | {r.overhead_wall:.2f}x | {r.env_cpu_us:,.0f}"
                     + (f" ({r.env_main_cpu_us:,.0f})" if multi else "")
                     + f" | {r.env_in_step_cpu_us:,.0f} | {r.floor_cpu_us:,.0f} | " + (f"{r.ipc_cpu_us:,.0f}" if multi else "-")
@@ -585,12 +624,12 @@ def table(results: list[Result]) -> str:
 
 def ratios(results: list[Result]) -> list[dict[str, Any]]:
     """MuJoCo against PyBullet (kinematic), per worker count, from the same run."""
-    by = {(r.backend, r.mode, r.workers): r for r in results}
+    by = {(r.backend, r.mode, r.workers, r.envs_per_worker): r for r in results}
     out = []
-    for (b, m, w), r in sorted(by.items()):
-        other = by.get(("pybullet", m, w))
+    for (b, m, w, k), r in sorted(by.items()):
+        other = by.get(("pybullet", m, w, k))
         if b == "mujoco" and other is not None:
-            out.append({"mode": m, "workers": w,
+            out.append({"mode": m, "workers": w, "envs_per_worker": k,
                         "step_sps_ratio": r.env_step_sps / other.env_step_sps,
                         "total_sps_ratio": r.env_total_sps / other.env_total_sps,
                         "cpu_ratio": other.env_cpu_us / r.env_cpu_us})
@@ -610,10 +649,10 @@ def reset_table(rows: list[dict[str, Any]]) -> str:
 
 
 def ppo_table(rows: list[dict[str, Any]]) -> str:
-    out = ["| backend | steps | n_envs | learn steps/s | wall s | rollout s | update s "
-           "| rollout steps/s |", "|---|---:|---:|---:|---:|---:|---:|---:|"]
+    out = ["| backend | variant | steps | n_envs | learn steps/s | wall s | rollout s | update s "
+           "| rollout steps/s |", "|---|---|---:|---:|---:|---:|---:|---:|---:|"]
     for r in rows:
-        out.append(f"| {r['backend']} | {r['steps']} | {r['n_envs']} | {r['steps_per_s']:,.0f} "
+        out.append(f"| {r['backend']} | {r.get('variant', 'recipe')} | {r['steps']} | {r['n_envs']} | {r['steps_per_s']:,.0f} "
                    f"| {r['wall_s']:.1f} | {r['rollout_s']:.1f} | {r['update_s']:.1f} "
                    f"| {r['rollout_steps_per_s']:,.0f} |")
     return "\n".join(out)
@@ -630,6 +669,9 @@ def main(argv: list[str] | None = None) -> int:
                         help="comma-separated sim backends (mujoco runs kinematic mode only)")
     parser.add_argument("--modes", default=",".join(MOTION_MODES), help="comma-separated modes")
     parser.add_argument("--workers", type=int, default=2, help="SubprocVecEnv workers")
+    parser.add_argument("--envs-per-worker", type=int, default=8,
+                        help="also measure a BatchedSubprocVecEnv with this many envs in each "
+                        "of the --workers processes (1: SubprocVecEnv only)")
     parser.add_argument("--repeats", type=int, default=3, help="runs per figure (best is kept)")
     parser.add_argument("--world-pool", type=int, default=32,
                         help="pooled worlds per tier for the env runs (0: a fresh world per "
@@ -665,9 +707,12 @@ def main(argv: list[str] | None = None) -> int:
               if not (b == "mujoco" and m != "kinematic")]
     results = []
     for backend, mode in combos:
-        for workers in sorted({1, args.workers}):
-            res = measure(mode, args.tier, args.steps, workers, args.repeats, backend, pool)
-            print(f"  {backend} {mode}, {workers} worker(s): {res.env_step_sps:,.0f} steps/s, "
+        layouts = [(1, 1)] + ([(args.workers, 1)] if args.workers > 1 else [])
+        if args.envs_per_worker > 1:
+            layouts.append((args.workers, args.envs_per_worker))
+        for workers, per in layouts:
+            res = measure(mode, args.tier, args.steps, workers, args.repeats, backend, pool, per)
+            print(f"  {backend} {mode}, {workers} x {per}: {res.env_step_sps:,.0f} steps/s, "
                   f"{res.env_cpu_us:,.0f} CPU us/step (floor {res.floor_cpu_us:,.0f})",
                   file=sys.stderr)
             results.append(res)
@@ -678,9 +723,14 @@ def main(argv: list[str] | None = None) -> int:
             print(f"  reset {backend} {mode}: {resets[-1]}", file=sys.stderr)
     ppo = []
     if args.ppo_steps:
-        for backend in backends:
-            ppo.append(ppo_throughput(backend, args.ppo_steps, args.ppo_config))
-            print(f"  ppo {backend}: {ppo[-1]['steps_per_s']:,.0f} steps/s", file=sys.stderr)
+        variants = [(b, (0, None), False) for b in backends]
+        if "mujoco" in backends and pool[0]:
+            variants.append(("mujoco", pool, True))
+        for backend, ppool, batched in variants:
+            ppo.append(ppo_throughput(backend, args.ppo_steps, args.ppo_config, pool=ppool,
+                                      batched=batched))
+            print(f"  ppo {backend} ({ppo[-1]['variant']}): {ppo[-1]['steps_per_s']:,.0f} "
+                  "steps/s", file=sys.stderr)
     report = {"command": command, "machine": info, "load_average": [load_start, load()],
               "tier": args.tier, "steps": args.steps, "repeats": args.repeats,
               "world_pool": args.world_pool, "backends": backends,
@@ -694,7 +744,7 @@ def main(argv: list[str] | None = None) -> int:
           f"{args.repeats}, world pool {args.world_pool}; {info}; 1-min load average "
           f"{load_start} at the start, {load()} at the end.\n\n{table(results)}")
     for r in ratios(results):
-        print(f"\nmujoco / pybullet ({r['mode']}, {r['workers']} worker(s)): "
+        print(f"\nmujoco / pybullet ({r['mode']}, {r['workers']} x {r['envs_per_worker']}): "
               f"{r['step_sps_ratio']:.1f}x steps/s, {r['total_sps_ratio']:.1f}x with resets, "
               f"{r['cpu_ratio']:.1f}x less CPU per step")
     if resets:

@@ -153,6 +153,8 @@ SIM_BRIDGE: tuple[ParamSpec, ...] = (
        read_only=True),
     _f("camera_rate", 10.0, 0.0, 60.0, "depth image rate (Hz); 0 = no depth camera",
        read_only=True),
+    ParamSpec("backend", "pybullet", "simulator backend; mujoco is faster and has no depth "
+              "camera (needs camera_rate 0)", choices=("pybullet", "mujoco"), read_only=True),
     ParamSpec("cmd_vel_stamped", False, "subscribe geometry_msgs/TwistStamped on cmd_vel",
               read_only=True),
     _f("cmd_vel_timeout", 0.5, 0.05, 10.0, "no cmd_vel for this long (s, wall) -> stop"),
@@ -319,6 +321,9 @@ def _local_planner_cross(v: Mapping[str, Any]) -> str | None:
 def _sim_bridge_cross(v: Mapping[str, Any]) -> str | None:
     if v["camera_rate"] > v["rate"]:
         return f"camera_rate ({v['camera_rate']}) must be <= rate ({v['rate']})"
+    if v.get("backend") == "mujoco" and v["camera_rate"] > 0:
+        return (f"backend mujoco has no depth camera: set camera_rate 0 (got "
+                f"{v['camera_rate']}) or use backend pybullet")
     return None
 
 

@@ -68,13 +68,14 @@ class SimBridgeNode(Node):
     def __init__(self, node_name: str = NODE, **kwargs: Any) -> None:
         super().__init__(node_name, **kwargs)
         from nav_policy.sim.robot import load_robot_spec
-        from nav_policy.sim.simulator import Simulator
+        from nav_policy.sim.simulator import make_simulator
 
         self.p = declare(self, NODE)
         self.add_post_set_parameters_callback(self._on_params_set)
         p = self.p
         self.robot = load_robot_spec(p["robot_config"] or None)
-        self.sim = Simulator(self.robot, motion_mode="kinematic", control_hz=p["rate"])
+        self.sim = make_simulator(self.robot, p["backend"], motion_mode="kinematic",
+                                  control_hz=p["rate"])
         self.camera = CameraModel.from_fov(self.robot.camera.width, self.robot.camera.height,
                                            self.robot.camera.fov_deg)
         self.t_offset = 0.0

@@ -186,11 +186,7 @@ class MujocoSimulator(Simulator):
         self.client = -1
         self._robot_geoms = robot_collision_geoms(self.robot.urdf)
         self._scene = _Scene(self._robot_geoms, *self.POOL)
-        lid = self.lidar
-        n = len(self.beam_angles) if hasattr(self, "beam_angles") else lid.beams
-        self._vec = np.zeros((n, 3))
-        self._dist = np.zeros(n)
-        self._geomid = np.zeros(n, dtype=np.int32)
+        self._beam_cs: tuple[np.ndarray, np.ndarray] | None = None  # set at the first cast
         self._pnt = np.zeros(3)
         self._moving_slots: list[int] = []
 
@@ -258,15 +254,27 @@ class MujocoSimulator(Simulator):
     def _cast(self) -> np.ndarray:
         lid = self.lidar
         x, y, yaw = self.pose
-        a = yaw + self.beam_angles
-        vec = self._vec
-        vec[:, 0] = np.cos(a)
-        vec[:, 1] = np.sin(a)
+        if self._beam_cs is None or len(self._beam_cs[0]) != len(self.beam_angles):
+            self._beam_cs = (np.cos(self.beam_angles), np.sin(self.beam_angles))
+            self._vec = np.zeros((len(self.beam_angles), 3))
+            self._tmp = np.empty(len(self.beam_angles))
+            self._dist = np.zeros(len(self.beam_angles))
+            self._geomid = np.zeros(len(self.beam_angles), dtype=np.int32)
+        cb, sb = self._beam_cs
+        c, s = math.cos(yaw), math.sin(yaw)
+        vec, tmp = self._vec, self._tmp
+        # beam directions rotated by the robot's yaw (cos(yaw + a), sin(yaw + a)), in place
+        np.multiply(cb, c, out=vec[:, 0])
+        np.multiply(sb, s, out=tmp)
+        vec[:, 0] -= tmp
+        np.multiply(sb, c, out=vec[:, 1])
+        np.multiply(cb, s, out=tmp)
+        vec[:, 1] += tmp
         pnt = self._pnt
         pnt[0], pnt[1], pnt[2] = x, y, lid.height
         sc = self._scene
         mujoco.mj_multiRay(sc.model, sc.data, pnt, vec.reshape(-1), _RAY_GROUPS, 1,
-                           sc.robot_body, self._geomid, self._dist, None, len(a), lid.range_max)
+                           sc.robot_body, self._geomid, self._dist, None, len(cb), lid.range_max)
         ranges = self._dist.copy()
         ranges[(self._geomid < 0) | (ranges > lid.range_max)] = np.inf
         return ranges

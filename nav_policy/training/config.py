@@ -79,7 +79,13 @@ class TrainLocalConfig(BaseModel):
     seed: int = 0
     total_steps: int = Field(default=2_000_000, gt=0)
     n_envs: int = Field(default=4, gt=0)
-    vec_env: Literal["subproc", "dummy"] = "subproc"
+    vec_env: Literal["subproc", "dummy", "batched"] = Field(
+        default="subproc", description="subproc: one env per process (SB3 SubprocVecEnv); "
+        "batched: n_envs envs in vec_workers processes, one pipe round trip per batch "
+        "(nav_policy.envs.vec.BatchedSubprocVecEnv); dummy: all in this process")
+    vec_workers: int | None = Field(
+        default=None, gt=0, description="processes of vec_env batched (default: min(n_envs, "
+        "CPU cores))")
     net_arch: list[int] = [256, 256]
     activation: Literal["tanh", "relu", "elu"] = "tanh"
     checkpoint_every_steps: int = Field(default=50_000, gt=0)
