@@ -206,7 +206,7 @@ def test_lifecycle_rejection_and_error_codes(graph: Graph, spawn, tmp_path: Path
     model = policy_onnx(tmp_path / "forward.onnx", v=0.3, w=0.0)
     spawn("local_planner_node", "--ros-args", "-p", "planner:=rl", "-p", f"model:={model}",
           "-p", "autostart:=false", "-p", "failure_tolerance:=0.3",
-          "-p", "transform_timeout:=0.3")
+          "-p", "transform_timeout:=0.3", "-p", "sensor_data_timeout:=1.0")
     robot = FakeRobot(graph)
     node = "local_planner_node"
     assert lifecycle_state(graph, node) == State.PRIMARY_STATE_UNCONFIGURED
@@ -250,6 +250,16 @@ def test_lifecycle_rejection_and_error_codes(graph: Graph, spawn, tmp_path: Path
     assert "stop" in res.error_msg
     graph.spin_for(0.3)
     assert robot.cmds[-1][1] == 0.0
+
+    # the scan stops: stopped by the watchdog, then CONTROLLER_TIMED_OUT after 1 s
+    robot.set_mode("clear")
+    g = Goal(graph, client, FollowPath.Goal(path=ahead))
+    assert g.accepted and graph.spin_until(robot.driving, 15.0)
+    robot.set_mode("silent")
+    st, res = g.result(15.0)
+    assert (st, res.error_code) == (GoalStatus.STATUS_ABORTED, R.CONTROLLER_TIMED_OUT), \
+        res.error_msg
+    assert "scan" in res.error_msg
 
     assert transition(graph, node, Transition.TRANSITION_DEACTIVATE)
     assert lifecycle_state(graph, node) == State.PRIMARY_STATE_INACTIVE

@@ -7,8 +7,11 @@ split into two kinds:
   checks), `convert` (message fields to
   SensorFrame), `control` (one control tick: scheduling, goal tracking, safety), `fusion`
   (depth to virtual scan, scan merge, complementary filter);
-- thin rclpy nodes on top of them: `local_planner_node`, `sim_bridge_node`,
-  `sensor_fusion_node`, plus `composed` (`nav-policy up`) and `latency_bench`.
+- thin rclpy nodes on top of them: `local_planner_node` (with `follow_path`, the FollowPath
+  action), `sim_bridge_node`, `sensor_fusion_node`, `navigator_node` (NavigateToPose and
+  ComputePathToPose), plus `composed` (`nav-policy up`), `latency_bench`, `soak` and
+  `nav_soak`; `tf` (a transform buffer, pure Python below its rclpy listener) and
+  `build_interfaces` (tf2_msgs and nav2_msgs for a wheels-only install).
 
 The safety layer (collision zones, limits, watchdog) lives in `nav_policy.planners.safety`, so
 the benchmark can run it without importing this package.

@@ -11,9 +11,10 @@ semantics of Nav2's controller_server (kilted):
 - cancel: zero velocity, then the goal ends canceled;
 - failures abort with Nav2's error codes and a message: the path's frame has no transform to
   odometry's within transform_timeout (TF_ERROR); the controller stopped (safety stop,
-  invalid or stale scan, planner stop) longer than failure_tolerance (NO_VALID_CONTROL); the
+  invalid scan, planner stop) longer than failure_tolerance (NO_VALID_CONTROL); the
   robot did not move required_movement_radius within movement_time_allowance
-  (FAILED_TO_MAKE_PROGRESS);
+  (FAILED_TO_MAKE_PROGRESS); scan or odometry missing or stale longer than
+  sensor_data_timeout (CONTROLLER_TIMED_OUT, as controller_server waiting for its costmap);
 - success when the robot is within goal_tolerance of the path's end; feedback on every control
   tick: distance_to_goal (path length left from the closest path point) and speed.
 
@@ -37,7 +38,7 @@ try:
 except ImportError:  # pragma: no cover - depends on build_interfaces having run
     FollowPath = None
 
-STOPPED_STATES = ("stop", "stale", "invalid_scan", "planner_stop")
+STOPPED_STATES = ("stop", "invalid_scan", "planner_stop")
 
 
 def remaining_length(path: np.ndarray, x: float, y: float) -> float:
@@ -150,6 +151,7 @@ class FollowPathServer:
     # ---- per control tick ----------------------------------------------------------------
     def _reset_checks(self, now: float) -> None:
         self.stopped_since: float | None = None
+        self.stale_since: float | None = None
         self.check_t = now
         self.check_xy: tuple[float, float] | None = None
 
@@ -174,6 +176,15 @@ class FollowPathServer:
             return
         p = self.node.p
         R = FollowPath.Result
+        if res.state == "stale":  # no data yet or stale: wait as for Nav2's costmap
+            self.stale_since = now if self.stale_since is None else self.stale_since
+            if now - self.stale_since > p["sensor_data_timeout"]:
+                return self.fail(R.CONTROLLER_TIMED_OUT, f"sensor data timed out after "
+                                 f"{p['sensor_data_timeout']:g} s ({res.reason})")
+            self.check_t = now  # no progress is expected without data
+            self.stopped_since = None
+            return
+        self.stale_since = None
         if res.state in STOPPED_STATES:
             self.stopped_since = now if self.stopped_since is None else self.stopped_since
             tol = p["failure_tolerance"]

@@ -135,6 +135,8 @@ LOCAL_PLANNER: tuple[ParamSpec, ...] = (
     _f("failure_tolerance", 0.5, -1.0, 600.0, "follow_path: the controller may stop (safety "
        "stop, invalid or stale scan, planner stop) this long (s) before the goal aborts with "
        "NO_VALID_CONTROL; -1 = never"),
+    _f("sensor_data_timeout", 10.0, 0.1, 600.0, "follow_path: scan or odometry missing or "
+       "stale this long (s) -> CONTROLLER_TIMED_OUT (Nav2's costmap_update_timeout)"),
     _f("required_movement_radius", 0.5, 0.0, 10.0, "follow_path progress checker: move this "
        "far (m) ..."),
     _f("movement_time_allowance", 10.0, 0.0, 3600.0, "... within this long (s), else the goal "
