@@ -205,7 +205,7 @@ def test_episode_seeds_are_stable_and_distinct() -> None:
 
 def test_tier_lists() -> None:
     assert split_list(["easy,medium", "hard", "easy"]) == ["easy", "medium", "hard"]
-    assert parse_tiers(None) == ["easy", "medium", "hard", "dynamic", "crowd"]  # every tier
+    assert parse_tiers(None) == ["easy", "medium", "hard", "dynamic"]  # crowd only by name
     assert parse_tiers(["dynamic,easy"]) == ["dynamic", "easy"]
     with pytest.raises(WorldError, match="unknown tier 'moon'"):
         parse_tiers(["easy,moon"])

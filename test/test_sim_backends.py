@@ -27,12 +27,12 @@ import pytest
 
 from nav_policy.envs.registration import LOCAL_NAV_ID, register_envs
 from nav_policy.errors import ConfigError
-from nav_policy.sim.generate import TIERS, generate_world
+from nav_policy.sim.generate import KNOWN_TIERS, generate_world
 from nav_policy.sim.robot import load_robot_spec
 from nav_policy.sim.simulator import make_simulator
 from nav_policy.sim.world import Box, Cylinder, MovingObstacle, World
 
-TIER_NAMES = tuple(TIERS)
+TIER_NAMES = KNOWN_TIERS  # crowd included: live pedestrians on both backends
 SEED = 7
 
 

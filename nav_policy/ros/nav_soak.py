@@ -35,7 +35,7 @@ from typing import Any
 
 import numpy as np
 
-from nav_policy.sim.generate import TIERS
+from nav_policy.sim.generate import KNOWN_TIERS
 
 REPO = Path(__file__).resolve().parents[2]
 SHIPPED_RL = REPO / "models" / "local_rl.onnx"
@@ -269,7 +269,7 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--seconds", type=float, default=600.0)
     ap.add_argument("--window", type=float, default=60.0)
-    ap.add_argument("--tier", default="easy", choices=tuple(TIERS))
+    ap.add_argument("--tier", default="easy", choices=KNOWN_TIERS)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--goal-timeout", type=float, default=40.0)
     ap.add_argument("--json", default=None)

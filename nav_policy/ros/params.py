@@ -18,12 +18,12 @@ import yaml
 
 from nav_policy.errors import ConfigError
 from nav_policy.planners import PLANNERS
-from nav_policy.sim.generate import TIERS
+from nav_policy.sim.generate import KNOWN_TIERS
 
 Value = bool | int | float | str
 
 PLANNER_CHOICES = PLANNERS
-TIER_CHOICES = tuple(TIERS)
+TIER_CHOICES = KNOWN_TIERS
 
 
 @dataclass(frozen=True)

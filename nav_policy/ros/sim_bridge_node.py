@@ -39,7 +39,7 @@ from nav_policy.ros import msgs
 from nav_policy.ros.fusion import CameraModel
 from nav_policy.ros.params import declare
 from nav_policy.ros.tf import Transform, static_broadcast_qos, tf_qos, transform_stamped
-from nav_policy.sim.generate import TIERS
+from nav_policy.sim.generate import KNOWN_TIERS
 
 NODE = "sim_bridge_node"
 
@@ -148,7 +148,7 @@ class SimBridgeNode(Node):
                         "seed": self.world.seed or 0}
                 if self.world.tier == "custom":
                     spec = {"world": self.p["world"]}
-            if "tier" in spec and spec["tier"] not in TIERS:
+            if "tier" in spec and spec["tier"] not in KNOWN_TIERS:
                 raise ValueError(f"unknown tier {spec['tier']!r}")
             t = self.sim_time()
             self._reset_world(spec)

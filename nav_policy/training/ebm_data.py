@@ -25,11 +25,11 @@ import gymnasium as gym
 import numpy as np
 
 from nav_policy.codecs import encode_action
-from nav_policy.sim.generate import TIERS
+from nav_policy.sim.generate import KNOWN_TIERS
 from nav_policy.training.ebm_config import DAGGER_SEED_STRIDE, TrainEbmConfig
 
 ENV_ID = "nav_policy/LocalNav-v0"
-TIER_NAMES = tuple(TIERS)  # a sample's tier is its index here (new tiers append)
+TIER_NAMES = KNOWN_TIERS  # a sample's tier is its index here (new tiers append)
 
 
 def episode_plan(cfg: TrainEbmConfig, round_: int = 0) -> list[tuple[int, str, int]]:
