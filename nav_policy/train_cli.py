@@ -13,8 +13,9 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-a
                        description="Train a local planner (local: SB3 PPO/SAC; ebm: the "
                        "energy-based planner from expert demonstrations) or the deception GNN "
                        "(dpp). The run directory is printed at the start and the end; Ctrl-C "
-                       "saves a checkpoint and --resume RUN_DIR continues (with --total-steps: "
-                       "further).")
+                       "saves a checkpoint and --resume RUN_DIR continues (with --total-steps, or "
+                       "--epochs for ebm: further). A missing --config means the kind's recipe "
+                       "config/train_<kind>.yaml; --set KEY=VALUE overrides any value.")
     p.add_argument("kind", choices=["local", "ebm", "dpp"])
     p.add_argument("--config", type=Path, help="training YAML (config/train_<kind>.yaml)")
     p.add_argument("--resume", type=Path, metavar="RUN_DIR", help="continue a run")
@@ -25,8 +26,13 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-a
                    help="ebm: collect the demonstrations into RUN/dataset.npz and stop (rl's "
                    "bc_init.dataset takes that file; --resume RUN trains on it later)")
     p.add_argument("--total-steps", type=int,
-                   help="override total_steps (for ebm: the number of epochs); PPO trains whole "
-                        "rollouts of n_steps x n_envs, so it rounds up (said at the start)")
+                   help="local, dpp: environment steps to train to (= --set total_steps=N); PPO "
+                        "trains whole rollouts of n_steps x n_envs, so it rounds up (said at the "
+                        "start)")
+    p.add_argument("--epochs", type=int, help="ebm: epochs to train (= --set train.epochs=N)")
+    p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                   help="override one config value, dotted for nested keys, VALUE read as YAML "
+                        "(repeatable): --set eval.every_steps=512 --set env.backend=pybullet")
     p.add_argument("--seeds", metavar="LIST", help="local: one run per seed (0,1,2 or 0-3) and a "
                    "summary picking the best seed on the selection split; --resume SWEEP_DIR "
                    "continues them")
@@ -56,18 +62,27 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-a
 def run_train(args: argparse.Namespace) -> int:
     from nav_policy.errors import ConfigError
 
-    overrides = {"total_steps": args.total_steps} if args.total_steps else None
+    from nav_policy.training.config import parse_set
+
+    if args.kind == "ebm" and args.total_steps is not None:
+        raise ConfigError("ebm trains in epochs, not environment steps: use --epochs N")
+    if args.kind != "ebm" and args.epochs is not None:
+        raise ConfigError(f"--epochs applies to ebm runs; {args.kind} trains to --total-steps N")
+    overrides = parse_set(args.set)
+    if args.total_steps is not None:
+        overrides["total_steps"] = args.total_steps
+    if args.epochs is not None:
+        overrides["train.epochs"] = args.epochs
     if args.collect_only and args.kind != "ebm":
         raise ConfigError(f"--collect-only applies to ebm runs (their demonstrations), not {args.kind}")
     if args.kind == "dpp":
         from nav_policy.deception.train import train_dpp
 
-        run = train_dpp(args.config, args.resume, args.runs, overrides)
+        run = train_dpp(args.config, args.resume, args.runs, overrides or None)
     elif args.kind == "ebm":
         from nav_policy.training.ebm_train import train_ebm
 
-        ebm_over: dict[str, object] = {"train.epochs": args.total_steps} if args.total_steps \
-            else {}
+        ebm_over = dict(overrides)
         if args.dataset:
             ebm_over["data.dataset"] = str(args.dataset)
         from nav_policy.export.ebm_export import export_ebm_run
@@ -84,7 +99,7 @@ def run_train(args: argparse.Namespace) -> int:
         if args.resume and args.seeds:
             raise ConfigError("--resume SWEEP_DIR takes its seeds from the sweep; drop --seeds")
         seeds = parse_seeds(args.seeds) if args.seeds else None
-        run = train_seeds(args.config, seeds, args.ray, args.runs, overrides, args.resume)
+        run = train_seeds(args.config, seeds, args.ray, args.runs, overrides or None, args.resume)
     elif args.kind == "local":
         from nav_policy.training.local_rl import train_local
         from nav_policy.training.rundir import TrainingInterrupted
@@ -92,7 +107,7 @@ def run_train(args: argparse.Namespace) -> int:
         if args.ray:
             raise ConfigError("--ray applies to train local --seeds LIST")
         try:
-            run = train_local(args.config, args.resume, args.runs, overrides)
+            run = train_local(args.config, args.resume, args.runs, overrides or None)
         except TrainingInterrupted as exc:
             print(f"run directory: {exc.run}", file=sys.stderr)
             return 130

@@ -294,7 +294,7 @@ def test_proximity_features_and_momentum_train_and_export_with_parity(
                                  "proximity_scale: 0.3}").replace("dagger_rounds: 1", "dagger_rounds: 0")
                    .replace("train: {epochs: 2,", "train: {epochs: 2, momentum: 0.5,"))
     run = cli_train_ebm(cfg, tmp_path / "runs", "--dataset", str(run0 / "dataset.npz"),
-                        "--total-steps", "1")
+                        "--epochs", "1")
     out = tmp_path / "prox.onnx"
     cli_export(run, out, 300)
     module, _ = build_inference(run)
@@ -329,7 +329,7 @@ def test_collect_only_writes_the_demonstrations_and_stops(tmp_path: Path) -> Non
     cfg.write_text(SMOKE.replace("dagger_rounds: 1", "dagger_rounds: 0"))
     run = cli_train_ebm(cfg, tmp_path / "r", "--collect-only")
     collected = load_dataset(run / "dataset.npz")["act"]
-    done = nav_policy_cli("train", "ebm", "--resume", str(run), "--total-steps", "1")
+    done = nav_policy_cli("train", "ebm", "--resume", str(run), "--epochs", "1")
     assert done.returncode == 0, done.stderr[-2000:]
     assert (run / "best.pt").is_file() and len((run / "eval.csv").read_text().splitlines()) == 2
     assert np.array_equal(load_dataset(run / "dataset.npz")["act"], collected)  # not recollected

@@ -93,12 +93,11 @@ class TrainDppConfig(BaseModel):
 
 def load_dpp_config(path: str | Path | None, overrides: dict[str, Any] | None = None
                     ) -> TrainDppConfig:
-    """Read and validate a config (None: defaults); ConfigError names the first bad field."""
-    from nav_policy.training.config import read_yaml_mapping, validate_config
+    """A dpp config (None: config/train_dpp.yaml), dotted overrides applied; ConfigError names
+    the first bad field."""
+    from nav_policy.training.config import load_training_config
 
-    data: dict[str, Any] = read_yaml_mapping(path) if path is not None else {}
-    data.update({k: v for k, v in (overrides or {}).items() if v is not None})
-    return validate_config(TrainDppConfig, data, str(path or "(defaults)"))
+    return load_training_config(TrainDppConfig, path, "train_dpp.yaml", overrides)[0]
 
 
 __all__ = ["DppEvalConfig", "FamilyConfig", "RewardsConfig", "TasksConfig", "TrainDppConfig",

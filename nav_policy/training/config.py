@@ -150,7 +150,57 @@ def read_yaml_mapping(path: str | Path) -> dict[str, Any]:
     return data
 
 
+def apply_overrides(data: dict[str, Any], overrides: dict[str, Any] | None,
+                    source: str = "override") -> dict[str, Any]:
+    """`data` with dotted-key overrides applied in place: {"total_steps": 1000,
+    "train.epochs": 3, "eval.every_steps": 512}; a value replaces what is there (a mapping value
+    replaces the whole section); None values are skipped. A dotted key whose parent is not a
+    mapping is a ConfigError naming it."""
+    for key, value in (overrides or {}).items():
+        if value is None:
+            continue
+        parts = str(key).split(".")
+        if not all(parts):
+            raise ConfigError(f"{source} {key!r}: expected KEY or SECTION.KEY")
+        node = data
+        for i, part in enumerate(parts[:-1]):
+            child = node.setdefault(part, {})
+            if not isinstance(child, dict):
+                raise ConfigError(f"{source} {key!r}: {'.'.join(parts[:i + 1])} is not a section")
+            node = child
+        node[parts[-1]] = value
+    return data
+
+
+def parse_set(items: list[str] | None) -> dict[str, Any]:
+    """`--set KEY=VALUE` options (repeatable) as overrides; VALUE is read as YAML (1000, 0.5,
+    true, [easy, hard], {a: 1}), so it has the type the config expects."""
+    out: dict[str, Any] = {}
+    for item in items or ():
+        key, sep, value = item.partition("=")
+        if not sep or not key.strip():
+            raise ConfigError(f"--set {item!r}: expected KEY=VALUE (e.g. --set eval.every_steps=512)")
+        try:
+            out[key.strip()] = yaml.safe_load(value)
+        except yaml.YAMLError as exc:
+            raise ConfigError(f"--set {item!r}: the value is not valid YAML "
+                              f"({str(exc).splitlines()[0]})") from exc
+    return out
+
+
 M = TypeVar("M", bound=BaseModel)
+
+
+def load_training_config(model: type[M], path: str | Path | None, default_file: str,
+                         overrides: dict[str, Any] | None = None) -> tuple[M, Path]:
+    """The one loader of training configs: the YAML at `path` (None: the kind's default recipe,
+    config/`default_file`), dotted overrides applied (apply_overrides), validated (unknown keys
+    name the closest known one). Returns the config and the file it came from."""
+    from nav_policy.paths import config_path
+
+    p = Path(path) if path else config_path(default_file)
+    data = apply_overrides(read_yaml_mapping(p), overrides)
+    return validate_config(model, data, str(p)), p
 
 
 def validate_config(model: type[M], data: dict[str, Any], source: str) -> M:
@@ -178,9 +228,9 @@ def check_env_keys(env: dict[str, Any], source: str) -> None:
     check_keys(env, env_keys(), f"config {source}: env")
 
 
-def load_config(path: str | Path, overrides: dict[str, Any] | None = None) -> TrainLocalConfig:
-    data = read_yaml_mapping(path)
-    data.update(overrides or {})
-    cfg = validate_config(TrainLocalConfig, data, str(path))
-    check_env_keys(cfg.env, str(path))
+def load_config(path: str | Path | None, overrides: dict[str, Any] | None = None
+                ) -> TrainLocalConfig:
+    """An rl config (None: config/train_local.yaml), dotted overrides applied."""
+    cfg, p = load_training_config(TrainLocalConfig, path, "train_local.yaml", overrides)
+    check_env_keys(cfg.env, str(p))
     return cfg

@@ -7,13 +7,10 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from nav_policy.errors import ConfigError
 from nav_policy.sim.generate import TIERS
 from nav_policy.training.config import (
     EvalConfig,
     check_env_keys,
-    read_yaml_mapping,
-    validate_config,
 )
 
 
@@ -161,16 +158,10 @@ class TrainEbmConfig(_Strict):
 
 def load_ebm_config(path: str | Path | None,
                     overrides: dict[str, Any] | None = None) -> TrainEbmConfig:
-    from nav_policy.paths import config_path
+    """An ebm config (None: config/train_ebm.yaml), dotted overrides applied."""
+    from nav_policy.training.config import load_training_config
 
-    p = Path(path) if path else config_path("train_ebm.yaml")
-    data = read_yaml_mapping(p)
-    for key, value in (overrides or {}).items():
-        section, _, field = key.partition(".")
-        if not field:
-            raise ConfigError(f"override {key!r}: expected section.field")
-        data.setdefault(section, {})[field] = value
-    cfg = validate_config(TrainEbmConfig, data, str(p))
+    cfg, p = load_training_config(TrainEbmConfig, path, "train_ebm.yaml", overrides)
     check_env_keys(cfg.env, str(p))
     return cfg
 
