@@ -34,8 +34,10 @@ DEFAULT_HEIGHT = 0.5
 
 # the keys a world YAML may hold, per level (an unknown one is an error naming the closest);
 # a new key is one more name here and its reading in world_from_dict
+# `source`: where a world came from (a free-form mapping, e.g. the BARN file it was converted
+# from; provenance only, the simulator ignores it)
 WORLD_KEYS = ("name", "size", "obstacles", "moving", "start", "goal", "tier", "seed",
-              "shortest_path")
+              "shortest_path", "source")
 BOX_KEYS = ("type", "center", "size", "yaw", "height")
 CYLINDER_KEYS = ("type", "center", "radius", "height")
 MOVING_KEYS = ("radius", "speed", "waypoints", "height")  # the ping-pong form
@@ -346,6 +348,8 @@ def world_from_dict(data: Any, source: str = "world") -> World:
         if abs(p[0]) >= hx or abs(p[1]) >= hy:
             raise WorldError(f"{source}: {name} {list(p[:2])} lies outside the arena {list(size)}")
     sp = _num(data, "shortest_path", source, -1.0)
+    if "source" in data and not isinstance(data["source"], dict):
+        raise WorldError(f"{source}: 'source' must be a mapping (where the world came from)")
     return World(
         name=str(data.get("name", Path(source).stem)), size=size,  # type: ignore[arg-type]
         obstacles=tuple(obstacles), moving=tuple(moving), start=start,  # type: ignore[arg-type]
