@@ -323,7 +323,9 @@ def _run_pool(tasks: Sequence[EpisodeTask], workers: int, bar: _Progress,
         for fut in as_completed(futures):
             done[futures[fut]] = fut.result()
             bar.update(done[futures[fut]])
-    except BaseException:
+    except BaseException as exc:
+        if isinstance(exc, KeyboardInterrupt):  # a second Ctrl-C must not cut the cleanup
+            hold_interrupts("writing the finished episodes")
         _kill_pool(pool)  # fail fast, Ctrl-C included: no worker outlives the benchmark
         raise
     pool.shutdown(wait=True)
@@ -371,7 +373,9 @@ def _run_ray(tasks: Sequence[EpisodeTask], address: str, num_cpus: int, bar: _Pr
                 except ray.exceptions.RayTaskError as exc:
                     raise exc.as_instanceof_cause() from None
                 bar.update(done[index[ref]])
-    except BaseException:
+    except BaseException as exc:
+        if isinstance(exc, KeyboardInterrupt):
+            hold_interrupts("writing the finished episodes")
         for ref in pending:  # a shared cluster keeps running: stop this run's episodes there
             with contextlib.suppress(Exception):
                 ray.cancel(ref, force=True)
