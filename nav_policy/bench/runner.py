@@ -25,7 +25,7 @@ import numpy as np
 from nav_policy.bench.metrics import Track, clearance_along, episode_metrics
 from nav_policy.bench.scenarios import Scenario, scenarios, world_scenarios
 from nav_policy.errors import ConfigError, ModelError, NavPolicyError
-from nav_policy.interrupts import hold_interrupts, ignore_sigint
+from nav_policy.interrupts import hold_interrupts, ignore_sigint, sigint_blocked
 from nav_policy.sim.robot import RobotSpec, load_robot_spec
 from nav_policy.sim.world import World
 
@@ -319,7 +319,8 @@ def _run_pool(tasks: Sequence[EpisodeTask], workers: int, bar: _Progress,
     ctx = mp.get_context("spawn")  # no fork after torch/onnxruntime threads start
     pool = ProcessPoolExecutor(max_workers=workers, mp_context=ctx, initializer=ignore_sigint)
     try:
-        futures = {pool.submit(run_episode, task): i for i, task in enumerate(tasks)}
+        with sigint_blocked():  # submit spawns the workers: a Ctrl-C mid-spawn would orphan one
+            futures = {pool.submit(run_episode, task): i for i, task in enumerate(tasks)}
         for fut in as_completed(futures):
             done[futures[fut]] = fut.result()
             bar.update(done[futures[fut]])
