@@ -39,16 +39,35 @@ JSON_HELP = ("write the result as JSON to FILE, or '-' for one JSON object on st
              "to stderr)")
 
 
+def shows_default(default: object) -> bool:
+    """Whether an option's default is worth printing (not None, a flag's False, or empty)."""
+    if default is None or isinstance(default, bool) or default is argparse.SUPPRESS:
+        return False
+    return default not in ("", [])
+
+
 class HelpFormatter(argparse.RawDescriptionHelpFormatter):
-    """Descriptions and examples as written; every option's default shown."""
+    """Every option's default shown; descriptions and epilogs wrapped paragraph by paragraph,
+    with indented lines (commands, examples) kept as written."""
 
     def _get_help_string(self, action: argparse.Action) -> str:
         text = action.help or ""
-        default = action.default
-        shown = default not in (None, False, True, "", [], argparse.SUPPRESS)
-        if shown and action.option_strings and "default" not in text:
+        if shows_default(action.default) and action.option_strings and "default" not in text:
             text += " (default: %(default)s)"
         return text
+
+    def _fill_text(self, text: str, width: int, indent: str) -> str:
+        import textwrap
+
+        out = []
+        for para in text.split("\n\n"):
+            lines = para.splitlines()
+            if any(ln.startswith(" ") for ln in lines) or para.rstrip().endswith(":"):
+                out.append("\n".join(indent + ln for ln in lines))
+            else:
+                out.append(textwrap.fill(" ".join(ln.strip() for ln in lines), width,
+                                         initial_indent=indent, subsequent_indent=indent))
+        return "\n\n".join(out)
 
 
 def build_parser() -> argparse.ArgumentParser:

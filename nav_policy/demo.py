@@ -55,7 +55,8 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-a
         "demo", help="end to end: sim + ROS nodes + an instruction; PNG, metrics, MCAP",
         description="Run the simulator, local planner, instruction and mission executor nodes "
                     "on one instruction in the furnished home world; write trajectory.png, "
-                    "metrics.json and run.mcap into --out. Exit 1 if the mission fails.")
+                    "metrics.json and run.mcap into --out. Exit 1 if the mission fails, 130 on Ctrl-C (the "
+                    "nodes stopped, the artefacts written).")
     p.add_argument("--instruction", default=DEFAULT_INSTRUCTION, help="what to do (English)")
     p.add_argument("--world", type=Path, default=None,
                    help="world YAML (default: the shipped sim/worlds/home.yaml)")

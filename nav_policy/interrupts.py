@@ -8,10 +8,12 @@ group and the main process decides when they stop.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import sys
 import threading
+from collections.abc import Iterator
 from typing import Any
 
 
@@ -29,6 +31,34 @@ def hold_interrupts(note: str = "writing what finished") -> None:
               flush=True)
 
     signal.signal(signal.SIGINT, _again)
+
+
+@contextlib.contextmanager
+def sigint_blocked() -> Iterator[None]:
+    """A Ctrl-C during the block takes effect right after it: for starting worker processes,
+    which a KeyboardInterrupt half-way through a spawn would leave orphaned. Children started
+    inside also inherit SIGINT blocked, so a terminal's Ctrl-C cannot kill them mid-start-up.
+
+    (Blocking the signal in this thread alone is not enough: the kernel hands it to another
+    thread and Python still raises KeyboardInterrupt here, so the handler is deferred too.)"""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    pressed: list[int] = []
+    old_handler = signal.signal(signal.SIGINT, lambda signum, frame: pressed.append(signum))
+    old_mask = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT}) \
+        if hasattr(signal, "pthread_sigmask") else None
+    try:
+        yield
+    finally:
+        if old_mask is not None:
+            signal.pthread_sigmask(signal.SIG_SETMASK, old_mask)
+        signal.signal(signal.SIGINT, old_handler)
+    if pressed:
+        if callable(old_handler):
+            old_handler(signal.SIGINT, None)
+        elif old_handler != signal.SIG_IGN:
+            raise KeyboardInterrupt
 
 
 def ignore_sigint() -> None:

@@ -11,11 +11,10 @@ from pathlib import Path
 import pytest
 
 from nav_policy import __version__
-from nav_policy.cli import HelpFormatter, build_parser
+from nav_policy.cli import HelpFormatter, build_parser, shows_default
 
 PARSER = build_parser()
 SUB = next(a for a in PARSER._actions if isinstance(a, argparse._SubParsersAction))
-TRIVIAL = (None, False, True, "", [], argparse.SUPPRESS)
 
 
 def test_top_level_speaks_to_users() -> None:
@@ -36,7 +35,7 @@ def test_every_subcommand_has_purpose_defaults_and_an_example(name: str) -> None
     assert "example" in text.lower(), f"{name} --help has no example"
     fmt = HelpFormatter(p.prog)
     for action in p._actions:
-        if action.option_strings and action.default not in TRIVIAL and action.help:
+        if action.option_strings and shows_default(action.default) and action.help:
             assert "default" in fmt._get_help_string(action), (name, action.option_strings)
         if "--json" in action.option_strings:
             assert action.metavar == "FILE|-", name

@@ -137,6 +137,19 @@ def test_bench_ctrl_c_writes_finished_episodes(tmp_path: Path, how: str) -> None
         assert len(list(csv.DictReader(fh))) == finished
 
 
+def test_bench_ctrl_c_before_any_episode(tmp_path: Path) -> None:
+    """Interrupted before an episode finished: exit 130, said, and no empty report folder."""
+    out = tmp_path / "bench"
+    cli = Cli("bench", "--planner", "dwa", "--tier", "easy", "--episodes", "12", "--seed", "0",
+              "--workers", "2", "--out", str(out), "--no-plots")
+    cli.wait_for(r"\b0/12\b")  # the bar is up, the workers are starting
+    cli.proc.send_signal(signal.SIGINT)
+    rc = cli.finish()
+    assert rc == 130, cli.stderr[-3000:]
+    assert "interrupted before any episode finished; nothing written" in cli.stderr
+    assert "Traceback" not in cli.stderr and not out.exists()
+
+
 def test_bench_ray_ctrl_c_writes_finished_episodes(tmp_path: Path) -> None:
     """The same on a local Ray cluster: Ctrl-C ends the driver and Ray's workers."""
     pytest.importorskip("ray")

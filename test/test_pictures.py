@@ -75,3 +75,28 @@ def test_demo_trajectory_picture(tmp_path: Path) -> None:
             tmp_path / "trajectory.png", 0.5, 0.2, title="'go to the couch'\nplanner dwa")
     w, h = dims(tmp_path / "trajectory.png")
     assert w >= 1000 and h >= 800, (w, h)
+
+
+def test_study_plots(tmp_path: Path) -> None:
+    """The research scripts' PNGs (ebm study, deception benchmark) from results shaped as
+    theirs: readable sizes."""
+    from nav_policy.bench.ebm_study import TIERS, plot
+    from nav_policy.deception.bench import plot_runtime, plot_tunability
+
+    steps = {k: {t: {"success_rate": 0.5 + 0.1 * i} for i, t in enumerate(TIERS)}
+             for k in ("1", "2", "4", "8")}
+    group = {"p50": 1.0, "p90": 2.0}
+    plot({"steps": steps, "uncertainty": {"training_like": group, "energy_high": 1.5,
+                                          "lidar_noise_0.15_dropout_0.25": group,
+                                          "unseen_home_world": group,
+                                          "random_observations": group}},
+         tmp_path / "ebm.png")
+    plot_tunability({"grid": {"budgets": [1.0, 1.5, 2.0], "rl_completion": [0.1, 0.4, 0.6],
+                              "pi_d2_completion": [0.1, 0.3, 0.5]}}, tmp_path / "tune.png",
+                    "deception vs budget")
+    row = {key: 1.0 for key in ("rl_decision_ms", "retarget_rl_ms", "per_goal_dijkstra_ms",
+                                "pi_d2_ms", "pi_d4_ms", "shortest_ms")}
+    plot_runtime([{"kind": "grid", "nodes": n, **row} for n in (64, 256)], tmp_path / "rt.png")
+    for name in ("ebm.png", "tune.png", "rt.png"):
+        w, h = dims(tmp_path / name)
+        assert w >= 600 and h >= 400, (name, w, h)

@@ -218,6 +218,7 @@ def run_bench(args: argparse.Namespace) -> int:
 
     cfg = bench_config(args)
     out_dir = Path(args.out or Path("out") / "bench" / time.strftime("%Y%m%d-%H%M%S"))
+    created = not out_dir.exists()
     try:
         out_dir.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
@@ -228,12 +229,17 @@ def run_bench(args: argparse.Namespace) -> int:
     with stdout_to_stderr(args.json == "-"):
         try:
             grouped = run_benchmark(cfg, progress=not args.no_progress)
-        except BenchInterrupted as exc:  # Ctrl-C: keep what finished
-            interrupted = exc
-            grouped = group_results(cfg, exc.results, keep_empty=False)
+        except KeyboardInterrupt as exc:  # Ctrl-C: keep what finished
+            results = exc.results if isinstance(exc, BenchInterrupted) else []
+            total = exc.total if isinstance(exc, BenchInterrupted) else \
+                len(cfg.planners) * cfg.episodes
+            interrupted = BenchInterrupted(results, total)
+            grouped = group_results(cfg, results, keep_empty=False)
             if not grouped:
-                print(f"interrupted before any episode finished (0 of {exc.total}); nothing "
-                      f"written to {out_dir}", file=sys.stderr)
+                if created and not any(out_dir.iterdir()):
+                    out_dir.rmdir()
+                print("interrupted before any episode finished; nothing written",
+                      file=sys.stderr)
                 return 130
         payload, summaries = bench_payload(cfg, grouped, out_dir, command,
                                            bool(args.compare))

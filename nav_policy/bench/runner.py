@@ -30,7 +30,7 @@ from nav_policy.bench.scenarios import (
 )
 from nav_policy.distributed import import_ray, ray_start
 from nav_policy.errors import ConfigError, ModelError, NavPolicyError
-from nav_policy.interrupts import hold_interrupts, ignore_sigint
+from nav_policy.interrupts import hold_interrupts, ignore_sigint, sigint_blocked
 from nav_policy.planners import LEARNED_PLANNERS, PLANNERS
 from nav_policy.planners.episode import drive
 from nav_policy.sim.robot import RobotSpec, load_robot_spec
@@ -337,11 +337,14 @@ def _run_pool(tasks: Sequence[EpisodeTask], workers: int, bar: _Progress,
     ctx = mp.get_context("spawn")  # no fork after torch/onnxruntime threads start
     pool = ProcessPoolExecutor(max_workers=workers, mp_context=ctx, initializer=ignore_sigint)
     try:
-        futures = {pool.submit(run_episode, task): i for i, task in enumerate(tasks)}
+        with sigint_blocked():  # submit spawns the workers: a Ctrl-C mid-spawn would orphan one
+            futures = {pool.submit(run_episode, task): i for i, task in enumerate(tasks)}
         for fut in as_completed(futures):
             done[futures[fut]] = fut.result()
             bar.update(done[futures[fut]])
-    except BaseException:
+    except BaseException as exc:
+        if isinstance(exc, KeyboardInterrupt):  # a second Ctrl-C must not cut the cleanup
+            hold_interrupts("writing the finished episodes")
         _kill_pool(pool)  # fail fast, Ctrl-C included: no worker outlives the benchmark
         raise
     pool.shutdown(wait=True)
@@ -365,7 +368,9 @@ def _run_ray(tasks: Sequence[EpisodeTask], address: str, num_cpus: int, bar: _Pr
                 except ray.exceptions.RayTaskError as exc:
                     raise exc.as_instanceof_cause() from None
                 bar.update(done[index[ref]])
-    except BaseException:
+    except BaseException as exc:
+        if isinstance(exc, KeyboardInterrupt):
+            hold_interrupts("writing the finished episodes")
         for ref in pending:  # a shared cluster keeps running: stop this run's episodes there
             with contextlib.suppress(Exception):
                 ray.cancel(ref, force=True)

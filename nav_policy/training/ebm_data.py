@@ -184,8 +184,12 @@ def collect(cfg: TrainEbmConfig, out: Path, progress: bool = True, round_: int =
                disable=not progress, dynamic_ncols=True)
     if cfg.data.workers > 1:
         ctx = mp.get_context("spawn")
-        with ctx.Pool(cfg.data.workers, initializer=_worker_init,
-                      initargs=(cfg.model_dump_json(), driver_arg)) as pool:
+        from nav_policy.interrupts import sigint_blocked
+
+        with sigint_blocked():  # a Ctrl-C while the workers start would orphan one
+            pool = ctx.Pool(cfg.data.workers, initializer=_worker_init,
+                            initargs=(cfg.model_dump_json(), driver_arg))
+        with pool:
             for part in pool.imap_unordered(_worker_run, jobs):
                 parts[int(part["episode"][0])] = part
                 bar.update(1)

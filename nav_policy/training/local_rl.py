@@ -319,17 +319,20 @@ def train_local(config: str | Path | None = None, resume: str | Path | None = No
     first = cfg.stage_at(ckpt[2] if ckpt else 0)  # the first episodes come from the curriculum too
     tiered = {**env_kwargs, "tier": list(first.tiers), "tier_weights": list(first.tiers.values())}
     fns = [_make_env(tiered, r, cfg.seed) for r in range(cfg.n_envs)]
-    if cfg.vec_env == "batched" and cfg.n_envs > 1:
-        import os
+    from nav_policy.interrupts import sigint_blocked
 
-        from nav_policy.envs.vec import BatchedSubprocVecEnv
+    with sigint_blocked():  # a Ctrl-C while the workers start would orphan one
+        if cfg.vec_env == "batched" and cfg.n_envs > 1:
+            import os
 
-        workers = min(cfg.n_envs, cfg.vec_workers or os.cpu_count() or 1)
-        venv = BatchedSubprocVecEnv(fns, workers)
-    elif cfg.vec_env == "subproc" and cfg.n_envs > 1:
-        venv = SubprocVecEnv(fns)
-    else:
-        venv = DummyVecEnv(fns)
+            from nav_policy.envs.vec import BatchedSubprocVecEnv
+
+            workers = min(cfg.n_envs, cfg.vec_workers or os.cpu_count() or 1)
+            venv = BatchedSubprocVecEnv(fns, workers)
+        elif cfg.vec_env == "subproc" and cfg.n_envs > 1:
+            venv = SubprocVecEnv(fns)
+        else:
+            venv = DummyVecEnv(fns)
     start_step = 0
     act = {"tanh": torch.nn.Tanh, "relu": torch.nn.ReLU, "elu": torch.nn.ELU}[cfg.activation]
     if ckpt is not None:
