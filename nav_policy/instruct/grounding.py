@@ -301,6 +301,15 @@ class Grounder:
                 return hit, how
         return None
 
+    def prefetch(self, phrases: Sequence[str]) -> None:
+        """Encode, in one batch, the phrases that exact names and variants cannot ground (the
+        embedder caches the vectors, so the per-phrase scores() calls that follow are cheap)."""
+        if self.embedder is None:
+            return
+        need = [p for p in dict.fromkeys(phrases) if self.exact(p) is None and self.variant(p) is None]
+        if len(need) > 1:
+            self.embedder.encode([self.template.format(normalize_name(p) or p) for p in need])
+
     def scores(self, phrase: str) -> np.ndarray:
         """Cosine similarity of the phrase to each landmark (max over its name and aliases)."""
         if self.embedder is None:
