@@ -2,6 +2,12 @@
 
     python -m nav_policy.instruct.evaluate [--corpus test/data/instructions.jsonl]
         [--landmarks config/landmarks_demo.yaml] [--repeats 5] [--json -] [--tune]
+    python -m nav_policy.instruct.evaluate --real [--real-corpus FILE.jsonl ...] [--tune]
+        [--r2r R2R.json] [--backend embedded|vlm --vlm-url URL --vlm-model M] [--json -]
+
+--real evaluates the real-instruction corpus (test/data/real: HuRIC 2.1 and an R2R sample, each
+line with its landmark file and, where needed, the robot pose): exact-plan accuracy over the
+plannable lines and refusal correctness over the must-refuse lines, per split (real_accuracy).
 
 Corpus lines: {"text", "split": "dev"|"heldout", "expect": {"steps": [...]}} for instructions
 with a plan (steps may omit null fields), or {"text", "split", "reject": CODE} for instructions

