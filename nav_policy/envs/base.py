@@ -52,8 +52,15 @@ def make_obs_spec(robot: RobotSpec, sectors: int = 60, codec: str | None = None,
     if codec == "1":
         if history or min_fov_deg is not None:
             raise ConfigError("history and min_fov_deg need codec '2'")
-        return ObsSpec(beams=lid.beams, sectors=sectors, range_min=lid.range_min,
-                       range_max=lid.range_max, v_max=robot.v_max, w_max=robot.w_max)
+        if v1_lidar_fits(robot, sectors):  # the lidar's own limits, as the shipped models
+            return ObsSpec(beams=lid.beams, sectors=sectors, range_min=lid.range_min,
+                           range_max=lid.range_max, v_max=robot.v_max, w_max=robot.w_max)
+        # a foreign lidar: the v1 models' own spec, the scan resampled by angle into it
+        base = ObsSpec()
+        return ObsSpec(beams=base.beams if base.beams % sectors == 0 else sectors,
+                       sectors=sectors, range_min=base.range_min,
+                       range_max=min(base.range_max, lid.range_max), v_max=robot.v_max,
+                       w_max=robot.w_max)
     if codec != "2":
         raise ConfigError(f"codec {codec!r} is not one of '1', '2'")
     return ObsSpec(version="2", beams=lid.beams, sectors=sectors,
