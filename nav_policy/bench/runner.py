@@ -53,6 +53,7 @@ class EpisodeTask:
     factory: PlannerFactory | None = None
     safety_layer: str = ""  # "" = off, else the safety layer's collision model (zones, approach)
     trace: bool = False  # keep per-step (v, w, clearance, bearing) in EpisodeResult.trace
+    robot: str = ""  # robot profile name or YAML path; "" = config/robot.yaml
 
 
 @dataclass
@@ -92,6 +93,7 @@ class BenchConfig:
     worlds: tuple[str, ...] = ()  # world files, run in addition to the tiers
     safety_layer: str = ""  # every command through the node's SafetyLayer (as served) with
     # this collision model (zones, approach); "" = off
+    robot: str = ""  # robot profile (config/robots/NAME.yaml) or YAML path; "" = robot.yaml
 
 
 # ---- planners ---------------------------------------------------------------------------------
@@ -151,30 +153,34 @@ def preflight(specs: Sequence[PlannerSpec], robot: RobotSpec,
 _WORKER: dict[str, Any] = {}
 
 
-def _worker_env() -> Any:
-    """This process's env (built once per process and reused across episodes)."""
-    if "env" not in _WORKER:
+def _worker_env(robot: str = "") -> Any:
+    """This process's env for a robot profile (built once per process and profile, reused
+    across episodes)."""
+    key = f"env:{robot}" if robot else "env"
+    if key not in _WORKER:
         import gymnasium as gym
 
         from nav_policy.envs.registration import register_envs
 
         register_envs()  # the ids, also in a fresh worker process
 
-        _WORKER["env"] = gym.make(ENV_ID)
-    return _WORKER["env"]
+        _WORKER[key] = gym.make(ENV_ID, robot=_worker_robot(robot)) if robot else \
+            gym.make(ENV_ID)
+    return _WORKER[key]
 
 
-def _worker_robot() -> RobotSpec:
-    if "robot" not in _WORKER:
-        _WORKER["robot"] = load_robot_spec()
-    return _WORKER["robot"]
+def _worker_robot(robot: str = "") -> RobotSpec:
+    key = f"robot:{robot}" if robot else "robot"
+    if key not in _WORKER:
+        _WORKER[key] = load_robot_spec(robot or None)
+    return _WORKER[key]
 
 
 def run_episode(task: EpisodeTask) -> EpisodeResult:
     """Drive one episode to its end (goal, collision or the env's 500-step limit)."""
     from nav_policy.codecs import encode_action
 
-    env, robot = _worker_env(), _worker_robot()
+    env, robot = _worker_env(task.robot), _worker_robot(task.robot)
     sc = task.scenario
     env.reset(seed=sc.world_seed, options=sc.reset_options())
     base = env.unwrapped
@@ -222,7 +228,8 @@ def served_safety_layer(robot: RobotSpec, collision_model: str = "approach") -> 
     robot running the node would execute. Not timed as compute."""
     from nav_policy.planners.safety import SafetyConfig, SafetyLayer, ScanGeometry
 
-    layer = SafetyLayer(SafetyConfig(radius=robot.radius, max_vel_x=robot.v_max,
+    layer = SafetyLayer(SafetyConfig(radius=robot.radius, footprint=robot.footprint,
+                                     max_vel_x=robot.v_max,
                                      max_vel_theta=robot.w_max, acc_lim_x=robot.acc_v,
                                      acc_lim_theta=robot.acc_w,
                                      collision_model=collision_model))
@@ -230,7 +237,7 @@ def served_safety_layer(robot: RobotSpec, collision_model: str = "approach") -> 
 
     def apply(frame: Any, v: float, w: float, dt: float) -> tuple[float, float]:
         points = geometry.points(frame.ranges, frame.angle_min, frame.angle_increment,
-                                 frame.range_min, frame.range_max)
+                                 frame.range_min, frame.range_max, frame.mount)
         out = layer.filter(v, w, points, dt)
         return out.v, out.w
 
@@ -369,8 +376,9 @@ def make_tasks(cfg: BenchConfig, factory: PlannerFactory | None = None) -> list[
     """Every planner on the same scenarios, planner by planner."""
     scs = scenarios(cfg.tiers, cfg.episodes, cfg.seed) if cfg.tiers else []
     if cfg.worlds:
-        scs += world_scenarios(cfg.worlds, cfg.episodes, cfg.seed, load_robot_spec().radius)
-    return [EpisodeTask(spec, sc, cfg.global_path, factory, cfg.safety_layer)
+        scs += world_scenarios(cfg.worlds, cfg.episodes, cfg.seed,
+                               load_robot_spec(cfg.robot or None).radius)
+    return [EpisodeTask(spec, sc, cfg.global_path, factory, cfg.safety_layer, robot=cfg.robot)
             for spec in cfg.planners for sc in scs]
 
 
@@ -379,7 +387,7 @@ def run_benchmark(cfg: BenchConfig, factory: PlannerFactory | None = None,
     """Run every planner of `cfg` on the same episodes; results grouped by planner name."""
     if factory is None:
         check_planner_names([p.name for p in cfg.planners])
-    preflight(cfg.planners, load_robot_spec(), factory)
+    preflight(cfg.planners, load_robot_spec(cfg.robot or None), factory)
     results = run_tasks(make_tasks(cfg, factory), cfg.workers, cfg.ray, progress)
     grouped: dict[str, list[EpisodeResult]] = {p.name: [] for p in cfg.planners}
     for res in results:
