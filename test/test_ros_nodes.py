@@ -334,6 +334,8 @@ def test_bad_model_or_parameter_exits_with_one_line(spawn, tmp_path: Path) -> No
         "range": (["-p", "planner:=rl", "-p",
                    f"model:={policy_onnx(tmp_path / 'b.onnx', obs_spec=ObsSpec(range_max=8.0))}"],
                   "range_max 3.5 m on diffbot is shorter than the model's 8 m"),
+        "profile": (["-p", "planner:=rl", "-p", "robot_config:=jackal"],
+                    "lidar fov_deg 270 on jackal but the model needs at least 360"),
         "kind": (["-p", "planner:=rl", "-p",
                   f"model:={policy_onnx(tmp_path / 'ebm.onnx', kind='ebm')}"],
                  "model kind is 'ebm', expected 'rl'"),
