@@ -61,7 +61,6 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-a
 
 def run_train(args: argparse.Namespace) -> int:
     from nav_policy.errors import ConfigError
-
     from nav_policy.training.config import parse_set
 
     if args.kind == "ebm" and args.total_steps is not None:

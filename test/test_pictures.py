@@ -81,6 +81,7 @@ def test_study_plots(tmp_path: Path) -> None:
     """The research scripts' PNGs (ebm study, deception benchmark) from results shaped as
     theirs: readable sizes."""
     from nav_policy.bench.ebm_study import TIERS, plot
+
     from nav_policy.deception.bench import plot_runtime, plot_tunability
 
     steps = {k: {t: {"success_rate": 0.5 + 0.1 * i} for i, t in enumerate(TIERS)}

@@ -167,12 +167,12 @@ def bench_config(args: argparse.Namespace) -> Any:
         from nav_policy.bench.scenarios import world_scenarios
         from nav_policy.sim.robot import load_robot_spec
 
-        world_scenarios(worlds, 1, args.seed, load_robot_spec().radius)  # readable, feasible
+        world_scenarios(worlds, 1, args.seed, load_robot_spec(args.robot or None).radius)
     return BenchConfig(planners=specs, tiers=tuple(tiers), episodes=args.episodes,
                        seed=args.seed, global_path=args.global_path, workers=workers,
                        ray=args.ray, worlds=worlds, safety_layer=args.safety_layer,
                        suites=tuple(suites), protocol=args.protocol,
-                       backend=args.backend)
+                       backend=args.backend, robot=args.robot or "")
 
 
 def _bench_args(cfg: Any, out_dir: Path, command: str, v_ref: float) -> dict[str, Any]:
@@ -185,6 +185,7 @@ def _bench_args(cfg: Any, out_dir: Path, command: str, v_ref: float) -> dict[str
             "workers": None if cfg.ray else cfg.workers, "ray": cfg.ray,
             "global_path": cfg.global_path, "safety_layer": cfg.safety_layer,
             "backend": cfg.backend,
+            "robot": getattr(cfg, "robot", "") or "config/robot.yaml",
             "barn_v_ref": v_ref, "goal_tolerance": 0.25,
             "max_steps": LOCAL_NAV_MAX_STEPS, "control_hz": 10.0, "out_dir": str(out_dir),
             **({"suite_protocol": {"goal_tolerance": 1.0, "time_limit_s": 100.0,
@@ -202,7 +203,7 @@ def bench_payload(cfg: Any, grouped: dict[str, Any], out_dir: Path, command: str
     from nav_policy.sim.robot import load_robot_spec
 
     only_barn = cfg.suites and cfg.protocol == "barn" and not (cfg.tiers or cfg.worlds)
-    v_ref = barn_v_ref("barn" if only_barn else "ours", load_robot_spec())
+    v_ref = barn_v_ref("barn" if only_barn else "ours", load_robot_spec(getattr(cfg, "robot", "") or None))
     summaries = {name: planner_summary(res, v_ref) for name, res in grouped.items()}
     args = _bench_args(cfg, out_dir, command, v_ref)
     if compare:
@@ -358,6 +359,9 @@ def _add_bench(sub: Any) -> None:
     p.add_argument("--episodes", type=int, default=20,
                    help="episodes per tier, per world file and per suite world (default 20)")
     p.add_argument("--seed", type=int, default=0, help="benchmark seed (default 0)")
+    p.add_argument("--robot", metavar="PROFILE", default="",
+                   help="robot profile (config/robots/NAME.yaml, or a YAML path) the env, "
+                        "its simulated lidar and the planners use (default config/robot.yaml)")
     p.add_argument("--model", action="append",
                    help="ONNX model for the learned planner: FILE or NAME=FILE")
     p.add_argument("--workers", type=int, default=None,

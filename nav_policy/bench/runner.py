@@ -61,6 +61,7 @@ class EpisodeTask:
     safety_layer: str = ""  # "" = off, else the safety layer's collision model (zones, approach)
     trace: bool = False  # keep per-step (v, w, clearance, bearing) in EpisodeResult.trace
     backend: str = "pybullet"  # simulator backend (pybullet | mujoco)
+    robot: str = ""  # robot profile name or YAML path; "" = config/robot.yaml
 
 
 @dataclass
@@ -103,6 +104,7 @@ class BenchConfig:
     suites: tuple[str, ...] = ()  # barn-test, barn-train: the converted BARN worlds
     protocol: str = "barn"  # how suite episodes are judged: barn (1 m, 100 s, v_ref 2) or ours
     backend: str = "pybullet"  # simulator backend of the episodes (pybullet | mujoco)
+    robot: str = ""  # robot profile (config/robots/NAME.yaml) or YAML path; "" = robot.yaml
 
 
 # ---- planners ---------------------------------------------------------------------------------
@@ -168,10 +170,10 @@ def protocol_env_kwargs(protocol: str) -> dict[str, Any]:
     return {}
 
 
-def _worker_env(protocol: str = "ours", backend: str = "pybullet") -> Any:
-    """This process's env for a protocol on `backend` (built once per process and reused
-    across episodes)."""
-    key = f"env:{protocol}:{backend}"
+def _worker_env(protocol: str = "ours", backend: str = "pybullet", robot: str = "") -> Any:
+    """This process's env for a protocol on `backend` with a robot profile (built once per
+    process and reused across episodes)."""
+    key = f"env:{protocol}:{backend}:{robot}"
     if key not in _WORKER:
         import gymnasium as gym
 
@@ -179,20 +181,22 @@ def _worker_env(protocol: str = "ours", backend: str = "pybullet") -> Any:
 
         register_envs()  # the ids, also in a fresh worker process
 
-        _WORKER[key] = gym.make(ENV_ID, backend=backend, **protocol_env_kwargs(protocol))
+        extra = {"robot": _worker_robot(robot)} if robot else {}
+        _WORKER[key] = gym.make(ENV_ID, backend=backend, **protocol_env_kwargs(protocol), **extra)
     return _WORKER[key]
 
 
-def _worker_robot() -> RobotSpec:
-    if "robot" not in _WORKER:
-        _WORKER["robot"] = load_robot_spec()
-    return _WORKER["robot"]
+def _worker_robot(robot: str = "") -> RobotSpec:
+    key = f"robot:{robot}" if robot else "robot"
+    if key not in _WORKER:
+        _WORKER[key] = load_robot_spec(robot or None)
+    return _WORKER[key]
 
 
 def run_episode(task: EpisodeTask) -> EpisodeResult:
     """Drive one episode to its end (goal, collision or the env's 500-step limit)."""
     sc = task.scenario
-    env, robot = _worker_env(sc.protocol, task.backend), _worker_robot()
+    env, robot = _worker_env(sc.protocol, task.backend, task.robot), _worker_robot(task.robot)
     env.reset(seed=sc.world_seed, options=sc.reset_options())
     base = env.unwrapped
     world, maps = base.world, base.maps
@@ -231,7 +235,8 @@ def served_safety_layer(robot: RobotSpec, collision_model: str = "approach") -> 
     robot running the node would execute. Not timed as compute."""
     from nav_policy.planners.safety import SafetyConfig, SafetyLayer, ScanGeometry
 
-    layer = SafetyLayer(SafetyConfig(radius=robot.radius, max_vel_x=robot.v_max,
+    layer = SafetyLayer(SafetyConfig(radius=robot.radius, footprint=robot.footprint,
+                                     max_vel_x=robot.v_max,
                                      max_vel_theta=robot.w_max, acc_lim_x=robot.acc_v,
                                      acc_lim_theta=robot.acc_w,
                                      collision_model=collision_model))
@@ -239,7 +244,7 @@ def served_safety_layer(robot: RobotSpec, collision_model: str = "approach") -> 
 
     def apply(frame: Any, v: float, w: float, dt: float) -> tuple[float, float]:
         points = geometry.points(frame.ranges, frame.angle_min, frame.angle_increment,
-                                 frame.range_min, frame.range_max)
+                                 frame.range_min, frame.range_max, frame.mount)
         out = layer.filter(v, w, points, dt)
         return out.v, out.w
 
@@ -419,9 +424,9 @@ def make_tasks(cfg: BenchConfig, factory: PlannerFactory | None = None) -> list[
     if cfg.suites:
         scs += suite_scenarios(cfg.suites, cfg.episodes, cfg.seed, cfg.protocol)
     if cfg.worlds:
-        scs += world_scenarios(cfg.worlds, cfg.episodes, cfg.seed, load_robot_spec().radius)
+        scs += world_scenarios(cfg.worlds, cfg.episodes, cfg.seed, load_robot_spec(cfg.robot or None).radius)
     return [EpisodeTask(spec, sc, cfg.global_path, factory, cfg.safety_layer,
-                        backend=cfg.backend)
+                        backend=cfg.backend, robot=cfg.robot)
             for spec in cfg.planners for sc in scs]
 
 
@@ -430,7 +435,7 @@ def run_benchmark(cfg: BenchConfig, factory: PlannerFactory | None = None,
     """Run every planner of `cfg` on the same episodes; results grouped by planner name."""
     if factory is None:
         check_planner_names([p.name for p in cfg.planners])
-    preflight(cfg.planners, load_robot_spec(), factory)
+    preflight(cfg.planners, load_robot_spec(cfg.robot or None), factory)
     return group_results(cfg, run_tasks(make_tasks(cfg, factory), cfg.workers, cfg.ray,
                                         progress))
 

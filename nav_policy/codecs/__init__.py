@@ -10,13 +10,22 @@ from nav_policy.codecs.action import (
 from nav_policy.codecs.frame import SensorFrame
 from nav_policy.codecs.observation import (
     CODEC_VERSION,
+    CODEC_VERSIONS,
+    V1_FOOTPRINT,
+    ObservationEncoder,
     ObsSpec,
     encode_observation,
     goal_features,
+    pool_points,
     pool_scan,
+    resample_scan,
+    scan_points,
+    seen_sectors,
 )
 
 __all__ = [
-    "CODEC_VERSION", "ActionSpec", "ObsSpec", "SensorFrame", "decode_action", "encode_action",
-    "encode_observation", "goal_features", "initial_prev_action", "pool_scan",
+    "CODEC_VERSION", "CODEC_VERSIONS", "V1_FOOTPRINT", "ActionSpec", "ObsSpec",
+    "ObservationEncoder", "SensorFrame", "decode_action", "encode_action", "encode_observation",
+    "goal_features", "initial_prev_action", "pool_points", "pool_scan", "resample_scan",
+    "scan_points", "seen_sectors",
 ]

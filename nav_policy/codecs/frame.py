@@ -22,6 +22,15 @@ class SensorFrame:
     goal: tuple[float, float]  # x, y
     path: np.ndarray | None = None  # (N, 2) global path to follow, optional
     stamp: float = 0.0
+    # the lidar's pose on base_link (x m, y m, yaw rad): the scan's origin and heading in the
+    # robot frame; (0, 0, 0) = the lidar at the robot centre looking forward (the diffbot)
+    mount: tuple[float, float, float] = (0.0, 0.0, 0.0)
 
     def beam_angles(self) -> np.ndarray:
+        """Beam angles in the lidar's own frame (add mount[2] for the robot frame)."""
         return self.angle_min + self.angle_increment * np.arange(len(self.ranges))
+
+    @property
+    def mounted(self) -> bool:
+        """True when the lidar is not at the robot centre looking forward."""
+        return any(float(m) != 0.0 for m in self.mount)

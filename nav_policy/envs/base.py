@@ -16,9 +16,9 @@ import numpy as np
 
 from nav_policy.codecs import (
     ActionSpec,
+    ObservationEncoder,
     ObsSpec,
     SensorFrame,
-    encode_observation,
     initial_prev_action,
 )
 from nav_policy.errors import ConfigError, WorldError
@@ -32,6 +32,48 @@ from nav_policy.sim.render import PATH, REF_PATH, TopDown
 from nav_policy.sim.robot import RobotSpec, load_robot_spec
 from nav_policy.sim.simulator import make_simulator
 from nav_policy.sim.world import World, load_world
+
+V2_RANGE_MAX = 3.5  # m: codec v2 range the env encodes by default (the v1 models' range)
+V2_RANGE_MIN = 0.05  # m: codec v2 clip floor (below every profile's footprint)
+
+
+def v1_lidar_fits(robot: RobotSpec, sectors: int) -> bool:
+    """True when the robot's lidar is the kind codec v1 was made for: 360 degrees at the
+    robot centre, a beam count that is a multiple of the sectors."""
+    lid = robot.lidar
+    return (math.isclose(lid.fov_deg, 360.0) and lid.mount == (0.0, 0.0, 0.0)
+            and lid.beams % sectors == 0)
+
+
+def make_obs_spec(robot: RobotSpec, sectors: int = 60, codec: str | None = None,
+                  history: int = 0, min_fov_deg: float | None = None,
+                  obs_range_max: float = V2_RANGE_MAX) -> ObsSpec:
+    """The observation spec an env on `robot` encodes: codec "1" (the default where the
+    lidar fits it and no v2 option is asked for) or "2"."""
+    lid = robot.lidar
+    if codec is None:
+        v2_asked = history or min_fov_deg is not None
+        codec = "1" if v1_lidar_fits(robot, sectors) and not v2_asked else "2"
+    if codec == "1":
+        if history or min_fov_deg is not None:
+            raise ConfigError("history and min_fov_deg need codec '2'")
+        if v1_lidar_fits(robot, sectors):  # the lidar's own limits, as the shipped models
+            return ObsSpec(beams=lid.beams, sectors=sectors, range_min=lid.range_min,
+                           range_max=lid.range_max, v_max=robot.v_max, w_max=robot.w_max)
+        # a foreign lidar: the v1 models' own spec, the scan resampled by angle into it
+        base = ObsSpec()
+        return ObsSpec(beams=base.beams if base.beams % sectors == 0 else sectors,
+                       sectors=sectors, range_min=base.range_min,
+                       range_max=min(base.range_max, lid.range_max), v_max=robot.v_max,
+                       w_max=robot.w_max)
+    if codec != "2":
+        raise ConfigError(f"codec {codec!r} is not one of '1', '2'")
+    return ObsSpec(version="2", beams=lid.beams, sectors=sectors,
+                   range_min=min(V2_RANGE_MIN, lid.range_min),
+                   range_max=min(obs_range_max, lid.range_max), v_max=robot.v_max,
+                   w_max=robot.w_max, history=int(history),
+                   min_fov_deg=lid.fov_deg if min_fov_deg is None else float(min_fov_deg),
+                   footprint=robot.footprint)
 
 
 class BaseNavEnv(gym.Env[np.ndarray, np.ndarray]):
@@ -48,18 +90,22 @@ class BaseNavEnv(gym.Env[np.ndarray, np.ndarray]):
         physics_hz: float = 240.0,
         sectors: int = 60,
         goal_tolerance: float = 0.25,
-        lidar_noise: float = 0.0,
-        lidar_dropout: float = 0.0,
+        lidar_noise: float | None = None,
+        lidar_dropout: float | None = None,
         actuation_noise: float = 0.0,
         odom_drift: float = 0.0,
         randomize: bool = False,
-        robot: RobotSpec | None = None,
+        robot: RobotSpec | str | Path | None = None,
+        codec: str | None = None,
+        history: int = 0,
+        min_fov_deg: float | None = None,
+        obs_range_max: float = V2_RANGE_MAX,
         render_mode: str | None = None,
         render_size: int = 400,
         world_pool: int = 0,
         world_pool_dir: str | Path | None = None,
     ) -> None:
-        self.robot = robot or load_robot_spec()
+        self.robot = robot if isinstance(robot, RobotSpec) else load_robot_spec(robot)
         self.pool = None
         if world_pool:
             from nav_policy.sim.pool import WorldPool
@@ -73,13 +119,14 @@ class BaseNavEnv(gym.Env[np.ndarray, np.ndarray]):
         self.render_mode = render_mode
         self.render_size = render_size
         self.goal_tolerance = goal_tolerance
-        self.noise_max = {"lidar_noise": lidar_noise, "lidar_dropout": lidar_dropout,
+        lid = self.robot.lidar
+        self.noise_max = {"lidar_noise": lid.noise_std if lidar_noise is None else lidar_noise,
+                          "lidar_dropout": lid.dropout if lidar_dropout is None else lidar_dropout,
                           "actuation_noise": actuation_noise, "odom_drift": odom_drift}
         self.randomize = randomize
-        lid = self.robot.lidar
-        self.obs_spec = ObsSpec(beams=lid.beams, sectors=sectors, range_min=lid.range_min,
-                                range_max=lid.range_max, v_max=self.robot.v_max,
-                                w_max=self.robot.w_max)
+        self.obs_spec = make_obs_spec(self.robot, sectors, codec, history, min_fov_deg,
+                                      obs_range_max)
+        self.encoder = ObservationEncoder(self.obs_spec)
         self.action_spec = ActionSpec(v_min=0.0, v_max=self.robot.v_max, w_max=self.robot.w_max)
         low, high = self.obs_spec.bounds()
         self.observation_space = gym.spaces.Box(low, high, dtype=np.float32)
@@ -151,6 +198,7 @@ class BaseNavEnv(gym.Env[np.ndarray, np.ndarray]):
         self.sim.load_world(self.world)
         self.sim.reset(options.get("start"))
         self.prev_action = initial_prev_action()
+        self.encoder.reset()
         self._ranges = self.sim.scan()
         self._background = None
         self.trajectory = [self._traj_point()]
@@ -169,10 +217,11 @@ class BaseNavEnv(gym.Env[np.ndarray, np.ndarray]):
                            angle_increment=lid.angle_increment, range_min=lid.range_min,
                            range_max=lid.range_max, pose=(odom.x, odom.y, odom.yaw),
                            velocity=(odom.v, odom.w), goal=self.world.goal, path=path,
-                           stamp=odom.stamp)
+                           stamp=odom.stamp, mount=lid.mount)
 
     def _observation(self) -> np.ndarray:
-        return encode_observation(self.sensors(), self.prev_action, self.obs_spec)
+        """The codec vector of this step (stateful with a v2 history: once per env step)."""
+        return self.encoder.encode(self.sensors(), self.prev_action)
 
     def distance_to_goal(self) -> float:
         assert self.world is not None
@@ -195,11 +244,19 @@ class BaseNavEnv(gym.Env[np.ndarray, np.ndarray]):
         return self.distance_to_goal()
 
     def min_clearance(self) -> float:
-        """Closest lidar return minus the robot radius (metres)."""
+        """Distance (m) from the robot's footprint to the closest lidar return (the closest
+        return minus the radius for a disc robot with the lidar at its centre)."""
         finite = self._ranges[np.isfinite(self._ranges)]
         lid = self.sim.lidar
-        closest = float(finite.min()) if finite.size else lid.range_max
-        return closest - self.robot.radius
+        fp = self.robot.footprint
+        if fp is None or (fp.shape == "circle" and lid.mount == (0.0, 0.0, 0.0)):
+            closest = float(finite.min()) if finite.size else lid.range_max
+            return closest - self.robot.radius
+        if not finite.size:
+            return lid.range_max - fp.circumradius
+        a = self.sim.beam_angles[np.isfinite(self._ranges)] + lid.mount_yaw
+        pts = np.stack([lid.mount_x + finite * np.cos(a), lid.mount_y + finite * np.sin(a)], 1)
+        return float(fp.distance(pts).min())
 
     # ---- rendering ------------------------------------------------------------------------
     def render(self) -> np.ndarray | None:

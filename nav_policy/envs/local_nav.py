@@ -36,6 +36,13 @@ class LocalNavEnv(BaseNavEnv):
     | S+3, S+4     | odometry v, w                             | m/s, rad/s             |
     | S+5, S+6     | previous action                           | [-1, 1]                |
 
+    That is codec v1, the default on a robot whose lidar is 360° at its centre (our diffbot).
+    On other robot profiles (`robot=`) or with `codec="2"` the observation is codec v2: S
+    sector distances from the robot centre (sectors by angle, the lidar's points moved from its
+    mount pose), S seen-mask values (1 where the lidar covers the sector; unseen sectors read
+    range_min), `history` x S past scans re-expressed in the current robot frame, then the same
+    7 values; see nav_policy/codecs/observation.py.
+
     ## Rewards (each term reported in `info["reward_terms"]`)
     - progress: `progress_weight` x decrease of the distance to the goal this step (geodesic
       free-space distance when `geodesic_progress`, else Euclidean)
@@ -62,13 +69,20 @@ class LocalNavEnv(BaseNavEnv):
     test/test_sim_backends.py; the depth camera is PyBullet's), control_hz (10),
     physics_hz (240), sectors (60), goal_tolerance, reward weights above, domain randomisation
     (lidar_noise, lidar_dropout, actuation_noise, odom_drift; with randomize=True each episode
-    draws its levels uniformly in [0, given]), render_mode ("rgb_array"), world_pool (0: a
+    draws its levels uniformly in [0, given]; lidar noise and dropout default to the robot
+    profile's), robot (a RobotSpec, a profile name from config/robots/ or a YAML path; the
+    simulated lidar, footprint and limits follow it), codec ("1" | "2"; default "1" where the
+    lidar fits it), history (v2: past scans stacked), min_fov_deg (v2: narrowest field of view
+    the model will accept; default the profile's), obs_range_max (v2: 3.5 m),
+    world_pool (0: a
     fresh world every episode; N: episodes draw from N pre-generated worlds per tier, cached, see
-    nav_policy.sim.pool) and world_pool_dir (where pooled worlds are saved and loaded).
+    nav_policy.sim.pool), world_pool_dir (where pooled worlds are saved and loaded) and
+    render_mode ("rgb_array").
     `reset(options=...)` accepts `tier`, `world_seed` (reproducible world), `world` and `start`.
 
     ## Version history
-    - v0: initial version (codec version 1).
+    - v0: initial version (codec version 1); robot profiles and codec version 2 added without
+      changing the default (diffbot, codec 1) observations.
     """
 
     def __init__(

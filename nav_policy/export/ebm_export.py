@@ -22,9 +22,10 @@ from typing import Any
 
 import numpy as np
 
-from nav_policy.codecs import CODEC_VERSION, ActionSpec
+from nav_policy.codecs import ActionSpec
 from nav_policy.errors import ConfigError, ModelError
-from nav_policy.runtime.metadata import ModelMetadata
+from nav_policy.runtime.metadata import ModelMetadata, sensor_model
+from nav_policy.sim.robot import load_robot_spec
 from nav_policy.training.rundir import read_meta
 
 PARITY_TOL = 1e-4  # m/s and rad/s, after up to 8 unrolled float32 gradient steps
@@ -107,8 +108,9 @@ def export_ebm_run(run_dir: str | Path, out: str | Path, checkpoint: str = "best
         model.graph.initializer.append(numpy_helper.from_array(
             np.array(float(value), dtype=np.float32), name))
     trained = int(ck["updates"])
+    robot = load_robot_spec(cfg.env.get("robot"))
     md = ModelMetadata(kind="ebm", obs_spec=spec, action_spec=action_spec,
-                       codec_version=CODEC_VERSION, trained_steps=trained,
+                       codec_version=spec.version, trained_steps=trained,
                        source_commit=str(meta.get("git_commit")),
                        extra={"seed": str(cfg.seed), "control_hz": str(cfg.env.get("control_hz", 10.0)),
                               "ebm.steps": str(s.steps), "ebm.max_steps": str(s.max_steps),
@@ -118,7 +120,8 @@ def export_ebm_run(run_dir: str | Path, out: str | Path, checkpoint: str = "best
                               "ebm.horizon": str(cfg.model.horizon),
                               "ebm.momentum": str(s.momentum),
                               "trained_steps_unit": "gradient updates",
-                              "output": "cmd = [v m/s, w rad/s], energy, steps, chunk"})
+                              "output": "cmd = [v m/s, w rad/s], energy, steps, chunk"},
+                       sensor=sensor_model(robot.lidar), footprint=robot.footprint)
     for k, v in md.to_props().items():
         entry = model.metadata_props.add()
         entry.key, entry.value = k, v

@@ -12,9 +12,10 @@ from typing import Any
 
 import numpy as np
 
-from nav_policy.codecs import CODEC_VERSION, ActionSpec, ObsSpec, decode_action
+from nav_policy.codecs import ActionSpec, ObsSpec, decode_action
 from nav_policy.errors import ModelError
-from nav_policy.runtime.metadata import ModelMetadata
+from nav_policy.runtime.metadata import ModelMetadata, sensor_model
+from nav_policy.sim.robot import load_robot_spec
 from nav_policy.training.config import load_config
 from nav_policy.training.rundir import read_meta
 
@@ -75,9 +76,32 @@ def _parity_observations(spec: ObsSpec, n: int, rng: np.random.Generator,
     return np.concatenate([np.array(real, dtype=np.float32), uniform])
 
 
+def export_module(module: Any, md: ModelMetadata, path: str | Path) -> Path:
+    """Write `module` (raw codec observation [N, obs_dim] -> cmd [N, 2]) to `path` as ONNX
+    with the metadata `md` (codec version, specs, sensor, footprint); checked by onnx."""
+    import warnings
+
+    import onnx
+    import torch
+
+    path = Path(path)
+    dummy = torch.zeros(1, md.obs_spec.size)
+    with warnings.catch_warnings():  # the TorchScript exporter is deprecated but exact for MLPs
+        warnings.simplefilter("ignore", DeprecationWarning)
+        torch.onnx.export(module, (dummy,), str(path), input_names=["obs"], output_names=["cmd"],
+                          dynamic_axes={"obs": {0: "batch"}, "cmd": {0: "batch"}},
+                          opset_version=17, dynamo=False)
+    onnx_model = onnx.load(str(path))
+    for k, v in md.to_props().items():
+        entry = onnx_model.metadata_props.add()
+        entry.key, entry.value = k, v
+    onnx.checker.check_model(onnx_model)
+    onnx.save(onnx_model, str(path))
+    return path
+
+
 def export_run(run_dir: str | Path, out: str | Path, checkpoint: str = "best",
                parity_samples: int = 1000, seed: int = 0) -> dict[str, Any]:
-    import onnx
     import onnxruntime as ort
     import torch
     from stable_baselines3 import PPO, SAC
@@ -119,25 +143,15 @@ def export_run(run_dir: str | Path, out: str | Path, checkpoint: str = "best",
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = out.with_suffix(".tmp.onnx")
-    dummy = torch.zeros(1, spec.size)
-    import warnings
-
-    with warnings.catch_warnings():  # the TorchScript exporter is deprecated but exact for MLPs
-        warnings.simplefilter("ignore", DeprecationWarning)
-        torch.onnx.export(module, (dummy,), str(tmp), input_names=["obs"], output_names=["cmd"],
-                          dynamic_axes={"obs": {0: "batch"}, "cmd": {0: "batch"}},
-                          opset_version=17, dynamo=False)
-    onnx_model = onnx.load(str(tmp))
-    md = ModelMetadata(kind="rl", obs_spec=spec, action_spec=action_spec, codec_version=CODEC_VERSION,
-                       trained_steps=best_step, source_commit=str(meta.get("git_commit")),
+    robot = load_robot_spec(cfg.env.get("robot"))
+    md = ModelMetadata(kind="rl", obs_spec=spec, action_spec=action_spec,
+                       codec_version=spec.version, trained_steps=best_step,
+                       source_commit=str(meta.get("git_commit")),
                        extra={"algo": cfg.algo, "seed": str(cfg.seed),
                               "control_hz": str(cfg.env.get("control_hz", 10.0)),
-                              "output": "cmd = [v m/s, w rad/s]"})
-    for k, v in md.to_props().items():
-        entry = onnx_model.metadata_props.add()
-        entry.key, entry.value = k, v
-    onnx.checker.check_model(onnx_model)
-    onnx.save(onnx_model, str(tmp))
+                              "output": "cmd = [v m/s, w rad/s]"},
+                       sensor=sensor_model(robot.lidar), footprint=robot.footprint)
+    export_module(module, md, tmp)
 
     # parity: ORT graph vs the SB3 policy's own deterministic action, decoded by the codec
     rng = np.random.default_rng(seed)

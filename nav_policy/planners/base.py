@@ -2,8 +2,8 @@
 
 Conventions (REP 103/105): the odometry frame is x forward / y left at the start pose; the
 robot frame has the robot at the origin looking along +x. Planners score candidate motions in
-the robot frame, so the scan needs no transform and only the goal and the optional path are
-moved into it.
+the robot frame: the scan is moved there from the lidar's mount pose (SensorFrame.mount; none
+for the diffbot), the goal and the optional path from the odometry frame.
 
 Scan validity follows sensor_msgs/LaserScan: a beam is an obstacle point when it is finite and
 within [range_min, range_max]; +inf means "no return" (free up to range_max) and is a valid
@@ -47,7 +47,9 @@ class LocalPlanner(Protocol):
 
 @dataclass(frozen=True)
 class Limits:
-    """Velocity and acceleration limits of a differential-drive robot, plus its radius."""
+    """Velocity and acceleration limits of a differential-drive robot, plus its radius: the
+    radius of its profile's footprint (a rectangle's circumscribed circle, so the classical
+    planners' circle checks stay conservative; the safety layer checks the rectangle)."""
 
     v_min: float
     v_max: float
@@ -59,8 +61,10 @@ class Limits:
     @classmethod
     def from_robot(cls, robot: RobotSpec, v_min: float = 0.0) -> Limits:
         """Limits of `robot`; v_min is 0 for robots that never reverse (the env's action codec)."""
+        fp = robot.footprint
+        radius = fp.circumradius if fp is not None else robot.radius
         return cls(v_min=v_min, v_max=robot.v_max, w_max=robot.w_max, acc_v=robot.acc_v,
-                   acc_w=robot.acc_w, radius=robot.radius)
+                   acc_w=robot.acc_w, radius=radius)
 
     def clamp(self, v: float, w: float) -> tuple[float, float]:
         """(v, w) clipped into the velocity limits, as plain floats."""
@@ -116,11 +120,15 @@ def frame_problem(frame: SensorFrame) -> str | None:
 
 
 def scan_points(frame: SensorFrame) -> np.ndarray:
-    """Obstacle points (M, 2) in the robot frame from the scan's returns (see module doc)."""
+    """Obstacle points (M, 2) in the robot frame from the scan's returns (see module doc),
+    moved from the lidar's mount pose (frame.mount) onto base_link."""
     hit = _returns(frame)
     a = frame.angle_min + frame.angle_increment * np.flatnonzero(hit)
     d = np.asarray(frame.ranges, dtype=np.float64)[hit]
-    return np.stack([d * np.cos(a), d * np.sin(a)], axis=1)
+    if not frame.mounted:
+        return np.stack([d * np.cos(a), d * np.sin(a)], axis=1)
+    mx, my, myaw = (float(m) for m in frame.mount)
+    return np.stack([mx + d * np.cos(a + myaw), my + d * np.sin(a + myaw)], axis=1)
 
 
 # ---- frames --------------------------------------------------------------------------------

@@ -10,9 +10,9 @@ from typing import Any
 import numpy as np
 
 from nav_policy.codecs import (
+    ObservationEncoder,
     SensorFrame,
     encode_action,
-    encode_observation,
     initial_prev_action,
 )
 from nav_policy.errors import CodecError, ModelError
@@ -39,6 +39,7 @@ class PolicyPlanner:
         self.robot = robot
         self.name = runtime.meta.kind
         self.spec = runtime.meta.obs_spec
+        self.encoder = ObservationEncoder(self.spec)  # keeps the past scans of a v2 history
         self.action_spec = runtime.meta.action_spec
         self.energy_gate = bool(energy_gate)
         if not 0.0 <= energy_speed_factor <= 1.0:
@@ -83,18 +84,17 @@ class PolicyPlanner:
             raise ModelError(f"planner {expect_kind!r} is not trained yet: {path} not found "
                              f"(train with `{TRAIN_HINT.get(expect_kind, 'nav-policy train')}` "
                              "then `nav-policy export`)")
-        lid = robot.lidar
-        runtime = PolicyRuntime(path, expect_kind=expect_kind, beams=lid.beams,
-                                range_min=lid.range_min, range_max=lid.range_max)
+        runtime = PolicyRuntime(path, expect_kind=expect_kind, robot=robot)
         return cls(runtime, robot, **options)
 
     def reset(self) -> None:
         self.prev_action = initial_prev_action()
+        self.encoder.reset()
 
     def compute(self, frame: SensorFrame) -> tuple[float, float]:
         t0 = time.perf_counter()
         try:
-            obs = encode_observation(frame, self.prev_action, self.spec)
+            obs = self.encoder.encode(frame, self.prev_action)
         except CodecError as exc:
             self.prev_action = encode_action(0.0, 0.0, self.action_spec)
             self.last_info = {"reason": str(exc)}

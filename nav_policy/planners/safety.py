@@ -6,7 +6,11 @@ Pure Python (numpy); the node calls it on every control tick, whatever the plann
   `max_invalid_fraction` invalid beams (NaN, -inf, below range_min) is unusable -> zero.
   +inf is a valid "no return" reading (REP 117), so an open field does not stop the robot.
 - Collision model (SafetyLayer.filter), `approach` (the default) or `zones`; the robot is a
-  disc of `radius` at the scan origin, so rotation in place is always allowed.
+  disc of `radius` about base_link (rotation in place is then always allowed), or the
+  `footprint` of its profile (circle or rectangle; nav_policy.sim.robot.Footprint), the same
+  one the planners and the codec read. A rectangle's corners sweep outside it when it turns,
+  so for a rectangle the approach model also checks rotation in place. Scan points are in the
+  robot frame (ScanGeometry moves them from the lidar's mount pose).
   zones: ahead of the robot (behind it when reversing) a stop box reaches radius + stop_margin
   and a slow box radius + slow_margin, both radius + lateral_margin wide. A scan point in the
   stop box zeroes the linear velocity; a point in the slow box scales it by slow_factor.
@@ -32,6 +36,7 @@ from typing import Any
 import numpy as np
 
 from nav_policy.codecs.scan import MAX_INVALID_FRACTION, scan_problem  # noqa: F401 (re-export)
+from nav_policy.sim.robot import Footprint
 
 COLLISION_MODELS = ("zones", "approach")
 APPROACH_STEP = 0.05  # s between the poses of the swept arc
@@ -54,8 +59,32 @@ class SafetyConfig:
     collision_model: str = "approach"  # approach | zones
     time_before_collision: float = 1.0
     approach_margin: float = 0.02
+    footprint: Footprint | None = None  # None: the disc of `radius`
+
+    @property
+    def rectangle(self) -> Footprint | None:
+        """The rectangle footprint, or None for a disc."""
+        fp = self.footprint
+        return fp if fp is not None and fp.shape == "rectangle" else None
+
+    @property
+    def extent_ahead(self) -> float:
+        """Distance from base_link to the front (and back) edge of the body."""
+        rect = self.rectangle
+        if rect is not None:
+            return rect.length / 2.0
+        return self.footprint.radius if self.footprint is not None else self.radius
+
+    @property
+    def half_width(self) -> float:
+        rect = self.rectangle
+        if rect is not None:
+            return rect.width / 2.0
+        return self.footprint.radius if self.footprint is not None else self.radius
 
     def __post_init__(self) -> None:
+        if self.footprint is not None and self.footprint.shape == "circle":
+            object.__setattr__(self, "radius", self.footprint.radius)  # one source
         if self.collision_model not in COLLISION_MODELS:
             raise ValueError(f"collision_model {self.collision_model!r} is not one of "
                              f"{', '.join(COLLISION_MODELS)}")
@@ -83,8 +112,10 @@ class ScanGeometry:
         self._sin = np.empty(0)
 
     def points(self, ranges: np.ndarray, angle_min: float, angle_increment: float,
-               range_min: float, range_max: float) -> np.ndarray:
-        """(M, 2) points of the finite returns in [range_min, range_max]."""
+               range_min: float, range_max: float,
+               mount: tuple[float, float, float] = (0.0, 0.0, 0.0)) -> np.ndarray:
+        """(M, 2) robot-frame points of the finite returns in [range_min, range_max]; `mount`
+        is the lidar's pose on base_link (x, y, yaw)."""
         r = np.asarray(ranges, dtype=np.float64)
         key = (float(angle_min), float(angle_increment), int(r.size))
         if key != self._key:
@@ -93,7 +124,13 @@ class ScanGeometry:
         with np.errstate(invalid="ignore"):
             hit = np.isfinite(r) & (r >= range_min) & (r <= range_max)
         d = r[hit]
-        return np.stack([d * self._cos[hit], d * self._sin[hit]], axis=1)
+        pts = np.stack([d * self._cos[hit], d * self._sin[hit]], axis=1)
+        mx, my, myaw = (float(m) for m in mount)
+        if mx or my or myaw:
+            c, s = math.cos(myaw), math.sin(myaw)
+            pts = np.stack([mx + c * pts[:, 0] - s * pts[:, 1],
+                            my + s * pts[:, 0] + c * pts[:, 1]], axis=1)
+        return pts
 
 
 class SafetyLayer:
@@ -117,7 +154,7 @@ class SafetyLayer:
         if len(points) == 0:
             return math.inf
         x = points[:, 0] * direction
-        band = (np.abs(points[:, 1]) <= c.radius + c.lateral_margin) & (x >= 0.0)
+        band = (np.abs(points[:, 1]) <= c.half_width + c.lateral_margin) & (x >= 0.0)
         return float(x[band].min()) if band.any() else math.inf
 
     def time_to_collision(self, v: float, w: float, points: np.ndarray) -> float:
@@ -127,6 +164,8 @@ class SafetyLayer:
         c = self.config
         if len(points) == 0:
             return math.inf
+        if c.rectangle is not None:
+            return self._time_to_collision_rect(v, w, points, c.rectangle)
         reach = c.radius + c.approach_margin
         near = points[np.hypot(points[:, 0], points[:, 1]) <= reach + abs(v) * c.time_before_collision]
         if len(near) == 0:
@@ -143,6 +182,35 @@ class SafetyLayer:
         hit = (d[1:, ~touching] <= reach).any(axis=1)
         return float(t[1 + int(np.argmax(hit))]) if hit.any() else math.inf
 
+    def _time_to_collision_rect(self, v: float, w: float, points: np.ndarray,
+                                rect: Footprint) -> float:
+        """time_to_collision for a rectangle: the body (grown by approach_margin) at each pose
+        of the arc, points tested in its own frame; rotation in place included."""
+        c = self.config
+        margin = c.approach_margin
+        near = points[np.hypot(points[:, 0], points[:, 1])
+                      <= rect.circumradius + margin + abs(v) * c.time_before_collision]
+        if len(near) == 0:
+            return math.inf
+        t = np.arange(0.0, c.time_before_collision + 1e-9, min(APPROACH_STEP, c.time_before_collision / 4))
+        th = w * t
+        if abs(w) > 1e-6:
+            x, y = v / w * np.sin(th), v / w * (1.0 - np.cos(th))
+        else:
+            x, y = v * t, np.zeros_like(t)
+        dx = near[None, :, 0] - x[:, None]
+        dy = near[None, :, 1] - y[:, None]
+        cs, sn = np.cos(th)[:, None], np.sin(th)[:, None]
+        bx, by = cs * dx + sn * dy, -sn * dx + cs * dy  # (T, M) in the body frame at t
+        ex = np.maximum(np.abs(bx) - rect.length / 2.0, 0.0)
+        ey = np.maximum(np.abs(by) - rect.width / 2.0, 0.0)
+        d = np.hypot(ex, ey)
+        touching = d[0] <= margin
+        if (touching & (d[1] < d[0])).any():
+            return 0.0
+        hit = (d[1:, ~touching] <= margin).any(axis=1)
+        return float(t[1 + int(np.argmax(hit))]) if hit.any() else math.inf
+
     def filter(self, v: float, w: float, points: np.ndarray, dt: float) -> SafetyResult:
         """The command to publish for planner output (v, w), scan `points` (robot frame) and
         `dt` seconds since the last published command."""
@@ -157,20 +225,23 @@ class SafetyLayer:
         v = lv + min(max(v - lv, -dv), dv)
         w = lw + min(max(w - lw, -dw), dw)
         state, reason = "ok", ""
-        if v != 0.0 and c.collision_model == "approach":
+        turning_rect = c.rectangle is not None and w != 0.0
+        if (v != 0.0 or turning_rect) and c.collision_model == "approach":
             t = self.time_to_collision(v, w, points)
             if t <= 0.0:
                 state, reason, v = "stop", "obstacle touching the footprint ahead", 0.0
+                if c.rectangle is not None:  # a turning rectangle sweeps its corners
+                    w = 0.0
             elif t < c.time_before_collision:
                 k = t / c.time_before_collision
                 state, reason = "slow", f"collision in {t:.2f} s at the commanded speed"
                 v, w = v * k, w * k
         elif v != 0.0:
             d = self.nearest_ahead(points, 1.0 if v > 0 else -1.0)
-            if d <= c.radius + c.stop_margin:
+            if d <= c.extent_ahead + c.stop_margin:
                 state, reason = "stop", f"obstacle {d:.2f} m {'ahead' if v > 0 else 'behind'}"
                 v = 0.0
-            elif d <= c.radius + c.slow_margin:
+            elif d <= c.extent_ahead + c.slow_margin:
                 state, reason = "slow", f"obstacle {d:.2f} m {'ahead' if v > 0 else 'behind'}"
                 v *= c.slow_factor
         self.last = (v, w)

@@ -80,8 +80,10 @@ class LocalController:
 
     def __init__(self, planner: Any, safety: SafetyLayer, control_period: float,
                  policy_period: float | None = None, watchdog_timeout: float = 0.25,
-                 goal_tolerance: float = 0.25, lookahead_distance: float = 1.5) -> None:
+                 goal_tolerance: float = 0.25, lookahead_distance: float = 1.5,
+                 mount: tuple[float, float, float] = (0.0, 0.0, 0.0)) -> None:
         self.planner = planner
+        self.mount = tuple(float(m) for m in mount)  # the lidar's pose on base_link
         self.safety = safety
         self.control_period = float(control_period)
         self.scheduler = PolicyScheduler(policy_period, control_period)
@@ -105,7 +107,7 @@ class LocalController:
     def set_scan(self, scan: ScanData, now: float) -> None:
         self.scan = scan
         self.points = self.geometry.points(scan.ranges, scan.angle_min, scan.angle_increment,
-                                           scan.range_min, scan.range_max)
+                                           scan.range_min, scan.range_max, self.mount)
         self.watchdog.feed("scan", now)
 
     def set_odom(self, odom: OdomData, now: float) -> None:
@@ -194,7 +196,7 @@ class LocalController:
             p = lookahead_point(self.path, np.array([self.odom.x, self.odom.y]),
                                 self.lookahead_distance)
             target = (float(p[0]), float(p[1]))
-        return make_frame(self.scan, self.odom, target, self.path)
+        return make_frame(self.scan, self.odom, target, self.path, self.mount)
 
     def _stop(self, state: str, reason: str, stamp: float) -> TickResult:
         self.held = None

@@ -106,9 +106,12 @@ def path_from_msg(msg: Any) -> np.ndarray:
 
 
 def make_frame(scan: ScanData, odom: OdomData, goal: tuple[float, float],
-               path: np.ndarray | None = None) -> SensorFrame:
-    """The planner input for the latest scan and odometry (poses in the odometry frame)."""
+               path: np.ndarray | None = None,
+               mount: tuple[float, float, float] = (0.0, 0.0, 0.0)) -> SensorFrame:
+    """The planner input for the latest scan and odometry (poses in the odometry frame);
+    `mount` is the lidar's pose on base_link (from the robot profile)."""
     return SensorFrame(ranges=scan.ranges, angle_min=scan.angle_min,
                        angle_increment=scan.angle_increment, range_min=scan.range_min,
                        range_max=scan.range_max, pose=odom.pose, velocity=(odom.v, odom.w),
-                       goal=(float(goal[0]), float(goal[1])), path=path, stamp=scan.stamp)
+                       goal=(float(goal[0]), float(goal[1])), path=path, stamp=scan.stamp,
+                       mount=mount)

@@ -129,7 +129,8 @@ class LocalPlannerNode(LifecycleNode):
         self.model_desc = kind
         self.controller = LocalController(
             planner, SafetyLayer(self._safety_config()), 1.0 / p["control_rate"], period,
-            p["watchdog_timeout"], p["goal_tolerance"], p["lookahead_distance"])
+            p["watchdog_timeout"], p["goal_tolerance"], p["lookahead_distance"],
+            mount=self.robot.lidar.mount)
         cmd_type = TwistStamped if p["cmd_vel_stamped"] else Twist
         self._cmd_pub = self.create_lifecycle_publisher(cmd_type, "cmd_vel", msgs.COMMAND_QOS)
         self._diag_pub = self.create_lifecycle_publisher(String, "~/diagnostics", 10)
@@ -150,7 +151,9 @@ class LocalPlannerNode(LifecycleNode):
     def _safety_config(self) -> SafetyConfig:
         p = self.p
         radius = p["footprint_radius"] or self.robot.radius
-        return SafetyConfig(radius=radius, expected_beams=self.robot.lidar.beams,
+        footprint = None if p["footprint_radius"] else self.robot.footprint  # the profile's
+        return SafetyConfig(radius=radius, footprint=footprint,
+                            expected_beams=self.robot.lidar.beams,
                             **{k: p[k] for k in SAFETY_KEYS})
 
     def on_activate(self, state: State) -> TransitionCallbackReturn:

@@ -77,8 +77,9 @@ LOCAL_PLANNER: tuple[ParamSpec, ...] = (
               "baseline (dwa, mppi)", choices=PLANNER_CHOICES, read_only=True),
     ParamSpec("model", "", "ONNX model file for planner rl or ebm; empty = the shipped "
               "models/local_<planner>.onnx", read_only=True),
-    ParamSpec("robot_config", "", "robot YAML (limits, lidar, footprint); empty = the shipped "
-              "config/robot.yaml", read_only=True),
+    ParamSpec("robot_config", "", "robot profile name (config/robots/NAME.yaml: diffbot, "
+              "jackal, ...) or a robot YAML path (limits, lidar and its mount, footprint); empty "
+              "= the shipped config/robot.yaml", read_only=True),
     ParamSpec("energy_gate", True, "planner ebm: where the model's energy is above its "
               "ebm.energy_high (metadata), cap v to energy_speed_factor x v_max", read_only=True),
     _f("energy_speed_factor", 0.5, 0.0, 1.0, "planner ebm: the speed cap at high energy, as a "
@@ -96,8 +97,8 @@ LOCAL_PLANNER: tuple[ParamSpec, ...] = (
     _f("watchdog_timeout", 0.25, 0.02, 5.0, "scan or odom older than this (s) -> zero velocity"),
     _f("goal_tolerance", 0.25, 0.01, 5.0, "goal reached within this distance (m)"),
     _f("lookahead_distance", 1.5, 0.2, 10.0, "carrot distance (m) along a received plan"),
-    _f("footprint_radius", 0.0, 0.0, 2.0, "robot radius (m) for the safety zones; 0 = from the "
-       "robot URDF"),
+    _f("footprint_radius", 0.0, 0.0, 2.0, "robot radius (m) for the safety zones; 0 = the "
+       "robot profile's footprint (circle or rectangle)"),
     _f("stop_margin", 0.10, 0.0, 2.0, "stop zone: obstacle within radius + this (m) in the "
        "direction of motion -> zero linear velocity"),
     _f("slow_margin", 0.25, 0.0, 3.0, "slow zone: obstacle within radius + this (m) in the "

@@ -14,7 +14,8 @@ import numpy as np
 
 from nav_policy.codecs import ObsSpec
 from nav_policy.errors import ModelError
-from nav_policy.runtime.metadata import ModelMetadata, check_compatible
+from nav_policy.runtime.metadata import ModelMetadata, check_compatible, check_profile
+from nav_policy.sim.robot import RobotSpec
 
 log = logging.getLogger("nav_policy.runtime")
 
@@ -29,11 +30,15 @@ def choose_providers(prefer_gpu: bool = True) -> list[str]:
 
 
 class PolicyRuntime:
-    """Load `path`, verify metadata, run observations. Errors name the file and the problem."""
+    """Load `path`, verify metadata, run observations. Errors name the file and the problem.
+
+    With `robot`, the model must be able to serve that robot profile (its lidar's field of view
+    and range, its footprint: runtime.metadata.check_profile); `lidar` keywords compare the
+    spec's fields exactly (beams=..., range_max=...)."""
 
     def __init__(self, path: str | Path, expect_kind: str | None = None,
                  obs_spec: ObsSpec | None = None, prefer_gpu: bool = True,
-                 **lidar: Any) -> None:
+                 robot: RobotSpec | None = None, **lidar: Any) -> None:
         import onnxruntime as ort
 
         self.path = Path(path)
@@ -55,6 +60,8 @@ class PolicyRuntime:
         props = dict(self.session.get_modelmeta().custom_metadata_map)
         self.meta = ModelMetadata.from_props(props, str(self.path))
         check_compatible(self.meta, str(self.path), expect_kind, obs_spec, **lidar)
+        if robot is not None and self.meta.kind in ("rl", "ebm"):
+            check_profile(self.meta, str(self.path), robot.lidar, robot.footprint, robot.name)
         inputs = self.session.get_inputs()
         self.input_name = inputs[0].name
         self.output_names = [o.name for o in self.session.get_outputs()]

@@ -1,6 +1,6 @@
 """An exact 2D lidar for World geometry (closed-form rays against circles and rectangles).
 
-The referee of the backend parity tests and of `python -m nav_policy.sim.parity`: both engines
+The referee of the backend parity tests and of `python -m nav_policy.bench.parity`: both engines
 are compared with it, beam by beam. Obstacles lower than the scanner are invisible, as in the
 engines; all obstacles are prisms standing on the floor, so a horizontal scan is a 2D cast.
 """

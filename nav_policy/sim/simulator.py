@@ -265,7 +265,8 @@ class Simulator:
 
     # ---- sensors ----------------------------------------------------------------------------
     def scan(self) -> np.ndarray:
-        """LaserScan-style ranges (float32, metres from the robot centre; +inf = no return)."""
+        """LaserScan-style ranges (float32, metres from the lidar, which sits at the lidar's
+        mount pose on the base: the robot centre for the diffbot; +inf = no return)."""
         lid = self.lidar
         ranges = self._cast()
         if lid.noise_std > 0:
@@ -279,6 +280,10 @@ class Simulator:
         """Noise-free ranges (float64, +inf = no return within range_max) at the current pose."""
         lid = self.lidar
         x, y, yaw = self.pose
+        mx, my, myaw = lid.mount
+        if mx or my or myaw:  # the lidar's pose on the base (LaserScan frame = base_scan)
+            c, s = math.cos(yaw), math.sin(yaw)
+            x, y, yaw = x + c * mx - s * my, y + s * mx + c * my, yaw + myaw
         a = yaw + self.beam_angles
         z = lid.height
         to = np.empty((a.size, 3))

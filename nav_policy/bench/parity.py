@@ -1,6 +1,6 @@
 """How closely the MuJoCo and PyBullet backends agree, in figures (the tests hold the bounds).
 
-    python -m nav_policy.sim.parity [--worlds 5] [--poses 20] [--episodes 10] [--seed 100]
+    python -m nav_policy.bench.parity [--worlds 5] [--poses 20] [--episodes 10] [--seed 100]
         [--json FILE]
 
 Per tier: lidar beams from collision-free poses along each world's shortest path (moving
@@ -87,7 +87,6 @@ def lidar_parity(tier: str, worlds: int, poses: int, seed: int) -> dict[str, Any
 def episode_parity(tier: str, episodes: int, seed: int) -> dict[str, Any]:
     import gymnasium as gym
 
-    import nav_policy  # noqa: F401 - registers the env
     from nav_policy.envs.registration import LOCAL_NAV_ID
 
     same = 0
@@ -114,7 +113,7 @@ def episode_parity(tier: str, episodes: int, seed: int) -> dict[str, Any]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(prog="python -m nav_policy.sim.parity", description=__doc__,
+    p = argparse.ArgumentParser(prog="python -m nav_policy.bench.parity", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--worlds", type=int, default=5, help="worlds per tier for the lidar")
     p.add_argument("--poses", type=int, default=20, help="poses per world")
@@ -122,7 +121,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--seed", type=int, default=100, help="first world seed")
     p.add_argument("--json", metavar="FILE", help="also write the figures as JSON")
     args = p.parse_args(argv)
-    command = " ".join(["python -m nav_policy.sim.parity", *(sys.argv[1:] if argv is None
+    command = " ".join(["python -m nav_policy.bench.parity", *(sys.argv[1:] if argv is None
                                                              else argv)])
     rows = {}
     for tier in TIERS:
