@@ -83,6 +83,7 @@ def bench_command(cfg: Any, args: argparse.Namespace) -> str:
     parts += ["--suite", ",".join(cfg.suites), "--protocol", cfg.protocol] if cfg.suites else []
     parts += [a for w in cfg.worlds for a in ("--world", w)]
     parts += ["--episodes", str(cfg.episodes), "--seed", str(cfg.seed)]
+    parts += ["--robot", cfg.robot] if getattr(cfg, "robot", "") else []
     parts += [a for p in cfg.planners if p.model for a in ("--model", f"{p.name}={p.model}")]
     parts += ["--ray", cfg.ray] if cfg.ray else ["--workers", str(cfg.workers)]
     parts += ["--global-path"] if cfg.global_path else []
