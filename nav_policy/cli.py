@@ -34,6 +34,7 @@ EXAMPLES = {
     "up": "nav-policy up --sim",
     "parse": 'nav-policy parse "go past the couch then stop at the kitchen door" '
              "--landmarks config/landmarks_demo.yaml --json -",
+    "import-barn": "nav-policy import-barn ~/the-barn-challenge --out sim/worlds/barn",
 }
 JSON_HELP = ("write the result as JSON to FILE, or '-' for one JSON object on stdout (logs go "
              "to stderr)")

@@ -548,8 +548,9 @@ def test_every_shipped_training_config_validates() -> None:
     from nav_policy.training.config import load_config
 
     root = config_path("train_ebm.yaml").parent
-    ebm = sorted(root.glob("train_ebm*.yaml"))
-    local = sorted(root.glob("train_local*.yaml"))
+    research = root.parent / "experiments" / "configs"  # the recipes tried along the way
+    ebm = sorted([*root.glob("train_ebm*.yaml"), *research.glob("train_ebm*.yaml")])
+    local = sorted([*root.glob("train_local*.yaml"), *research.glob("train_local*.yaml")])
     assert len(ebm) >= 5 and len(local) >= 5
     for f in ebm:
         cfg = load_ebm_config(f)

@@ -80,7 +80,10 @@ def test_demo_trajectory_picture(tmp_path: Path) -> None:
 def test_study_plots(tmp_path: Path) -> None:
     """The research scripts' PNGs (ebm study, deception benchmark) from results shaped as
     theirs: readable sizes."""
-    from nav_policy.bench.ebm_study import TIERS, plot
+    import sys
+
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "experiments"))
+    from ebm_study import TIERS, plot  # the study script lives in experiments/
 
     from nav_policy.deception.bench import plot_runtime, plot_tunability
 

@@ -25,7 +25,7 @@ def rollout() -> dict[str, np.ndarray]:
     rl, ebm = make_planner("rl"), make_planner("ebm")
     rec: dict[str, list] = {k: [] for k in KEYS}
     for tier, seed in (("medium", 11), ("dynamic", 12)):
-        env = gym.make("nav_policy/LocalNav-v0", tier=tier)
+        env = gym.make("nav_policy/LocalNav-v0", tier=tier, backend="pybullet")  # the only backend at 5903f5f
         env.reset(seed=seed, options={"world_seed": 5000 + seed})
         rl.reset()
         ebm.reset()
