@@ -377,16 +377,7 @@ def _encode_v1_native(frame: SensorFrame, prev_action: np.ndarray, spec: ObsSpec
             and math.isclose(frame.range_max, spec.range_max, abs_tol=1e-6)):
         raise CodecError(f"scan range [{frame.range_min}, {frame.range_max}] differs from the "
                          f"model's [{spec.range_min}, {spec.range_max}]")
-    v, w = frame.velocity
-    if not (math.isfinite(v) and math.isfinite(w)):
-        raise CodecError("non-finite odometry velocity")
-    a = np.asarray(prev_action, dtype=np.float64).reshape(-1)
-    if a.size != 2 or not np.all(np.isfinite(a)):
-        raise CodecError("previous action must be 2 finite numbers")
     obs = np.empty(spec.size, dtype=np.float32)
     obs[: spec.sectors] = pool_scan(frame.ranges, spec)
-    obs[spec.sectors: spec.sectors + 3] = goal_features(frame.pose, frame.goal, spec)
-    obs[spec.sectors + 3] = np.clip(v, -spec.v_max, spec.v_max)
-    obs[spec.sectors + 4] = np.clip(w, -spec.w_max, spec.w_max)
-    obs[spec.sectors + 5:] = np.clip(a, -1.0, 1.0)
+    _tail(obs, spec.sectors, frame, prev_action, spec)  # goal, odometry, previous action
     return obs
