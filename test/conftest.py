@@ -116,6 +116,18 @@ def spawn(tmp_path: Path) -> Iterator[object]:
 # files whose every test starts rclpy nodes over DDS, or runs the whole stack end to end
 ROS_FILES = ("test_ros_", "test_reliability_faults", "test_reliability_soak")
 E2E_FILES = ("test_demo", "test_ros_launch", "test_ros_mission")
+# the tests that took 20 s or more in a full run on this 2-core machine (--durations)
+SLOW_TESTS = (
+    "test_ebm.py::test_density_term_makes_the_energy_level_separate_data_from_corruptions",
+    "test_ebm.py::test_collect_only_writes_the_demonstrations_and_stops",
+    "test_train_cli.py::test_resume_extends_or_says_nothing_to_do",
+    "test_train_cli.py::test_ctrl_c_saves_and_exits_130",
+    "test_train_seeds.py::",
+    "test_interrupts.py::",
+    "test_export.py::test_curriculum_reaches_the_envs_behind_their_wrappers",
+    "test_reliability_fuzz.py::test_fuzz_pool_scan_in_bounds_or_codec_error",
+    "test_crowd.py::test_simulator_steps_the_pedestrians_each_tick",
+)
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
@@ -126,3 +138,5 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
             item.add_marker(pytest.mark.ros)
         if name.startswith(E2E_FILES):
             item.add_marker(pytest.mark.e2e)
+        if any(key in item.nodeid for key in SLOW_TESTS):
+            item.add_marker(pytest.mark.slow)
