@@ -51,6 +51,10 @@ def make_obs_spec(robot: RobotSpec, sectors: int = 60, codec: str | None = None,
     """The observation spec an env on `robot` encodes: codec "1" (the default where the
     lidar fits it and no v2 option is asked for) or "2"."""
     lid = robot.lidar
+    if isinstance(sectors, bool) or not isinstance(sectors, (int, float, np.integer)) \
+            or not float(sectors).is_integer() or sectors < 1:
+        raise ConfigError(f"sectors must be a positive integer, got {sectors!r}")
+    sectors = int(sectors)
     if codec is None:
         v2_asked = history or min_fov_deg is not None
         codec = "1" if v1_lidar_fits(robot, sectors) and not v2_asked else "2"
