@@ -321,20 +321,9 @@ def tune(cases: Sequence[Case], landmarks: LandmarkMap, embedder: MiniLMEmbedder
     thresholds = np.round(np.arange(0.40, 0.901, 0.01), 2)
     margins = np.round(np.arange(0.0, 0.201, 0.01), 2)
     costs = np.array([[_cost(scored, t, m) for m in margins] for t in thresholds])
-    best = costs.min()
-    rows = [i for i in range(len(thresholds)) if costs[i].min() == best]
-    band = [rows[-1]]
-    while band[0] - 1 in rows:
-        band.insert(0, band[0] - 1)
-    t_i = band[len(band) // 2]
-    m_ok = [j for j in range(len(margins)) if costs[t_i, j] == best]
     return {
-        "threshold": float(thresholds[t_i]),
-        "margin": float(margins[m_ok[len(m_ok) // 2]]),
-        "cost": float(best),
+        **_pick_from_grid(costs, thresholds, margins),
         "samples": len(scored),
-        "threshold_band": [float(thresholds[band[0]]), float(thresholds[band[-1]])],
-        "margin_band": [float(margins[m_ok[0]]), float(margins[m_ok[-1]])],
         "scored": [
             {"want": w, "best": b, "score": round(t, 3), "gap": round(g, 3)}
             for w, b, t, g in scored
@@ -368,20 +357,9 @@ def tune_end_to_end(
                 if case.expect is None or got != expected_plan(case):
                     cost += FALSE_ACCEPT_COST
             costs[i, j] = cost
-    best = costs.min()
-    rows = [i for i in range(len(thresholds)) if costs[i].min() == best]
-    band = [rows[-1]]
-    while band[0] - 1 in rows:
-        band.insert(0, band[0] - 1)
-    t_i = band[len(band) // 2]
-    m_ok = [j for j in range(len(margins)) if costs[t_i, j] == best]
     return {
-        "threshold": float(thresholds[t_i]),
-        "margin": float(margins[m_ok[len(m_ok) // 2]]),
-        "cost": float(best),
+        **_pick_from_grid(costs, thresholds, margins),
         "dev_lines": len(dev),
-        "threshold_band": [float(thresholds[band[0]]), float(thresholds[band[-1]])],
-        "margin_band": [float(margins[m_ok[0]]), float(margins[m_ok[-1]])],
         "grid": {"thresholds": list(map(float, thresholds)), "margins": list(map(float, margins)),
                  "cost": costs.tolist()},  # fmt: skip
     }
@@ -565,3 +543,21 @@ def _main_real(args: argparse.Namespace) -> int:
 
 if __name__ == "__main__":
     sys.exit(main())
+
+
+def _pick_from_grid(costs: np.ndarray, thresholds: np.ndarray, margins: np.ndarray
+                    ) -> dict[str, object]:
+    """The (threshold, margin) in the middle of the lowest-cost band of a cost grid (rows:
+    thresholds, columns: margins): the highest contiguous run of best rows, its middle row,
+    then the middle of that row's best margins; with the bands, for the record."""
+    best = costs.min()
+    rows = [i for i in range(len(thresholds)) if costs[i].min() == best]
+    band = [rows[-1]]
+    while band[0] - 1 in rows:
+        band.insert(0, band[0] - 1)
+    t_i = band[len(band) // 2]
+    m_ok = [j for j in range(len(margins)) if costs[t_i, j] == best]
+    return {"threshold": float(thresholds[t_i]), "margin": float(margins[m_ok[len(m_ok) // 2]]),
+            "cost": float(best),
+            "threshold_band": [float(thresholds[band[0]]), float(thresholds[band[-1]])],
+            "margin_band": [float(margins[m_ok[0]]), float(margins[m_ok[-1]])]}
