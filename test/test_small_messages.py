@@ -3,7 +3,6 @@ landmark file's header examples work, the deception quick start runs from any fo
 
 from __future__ import annotations
 
-import argparse
 import re
 from pathlib import Path
 
@@ -30,18 +29,17 @@ def test_embedder_says_it_loads_before_loading() -> None:
     assert emb._model is None
 
 
-def test_parse_cli_announces_the_load(capsys: pytest.CaptureFixture[str]) -> None:
-    from nav_policy.instruct import load_landmarks
-    from nav_policy.instruct.cli import _embedder
-    from nav_policy.instruct.grounding import default_embedder
+def test_parse_cli_announces_the_load() -> None:
+    """`nav-policy parse` of a phrase only the embeddings can ground says, on stderr, that it is
+    loading the model (a fresh process: no earlier test has loaded it there)."""
+    import subprocess
+    import sys
 
-    if default_embedder()._model is not None:
-        pytest.skip("the model is already loaded in this process")
-    emb = _embedder(argparse.Namespace(no_embeddings=False),
-                    load_landmarks(REPO / "config/landmarks_demo.yaml"))
-    assert emb.on_load is not None
-    emb.on_load()
-    assert "loading the sentence-embedding model" in capsys.readouterr().err
+    exe = str(Path(sys.executable).parent / "nav-policy")
+    done = subprocess.run([exe, "parse", "go to the sitting room sofa thing",
+                           "--landmarks", str(REPO / "config/landmarks_demo.yaml")],
+                          capture_output=True, text=True, timeout=300, check=False)
+    assert "loading the sentence-embedding model" in done.stderr, done.stderr[-2000:]
 
 
 def test_landmark_header_examples_ground_exactly() -> None:
